@@ -1,0 +1,614 @@
+/*
+ * jwt: JWK keys and compact JWS over cjose.
+ *
+ * cjose takes the algorithm from the token header and accepts any RSA algorithm for an RSA key,
+ * so the header is parsed and checked here first; cjose is only asked to check a signature once
+ * the header's alg is known to be the key's own.
+ */
+#include "core/jwt.h"
+#include "core/secrets.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+#include <cjose/cjose.h>
+#include <openssl/crypto.h>
+
+#define KID_LEN 43               /* base64url of a SHA-256 digest */
+#define KID_MAX 256              /* longest kid accepted in a token header */
+#define RSA_MIN_BYTES 256        /* 2048 bits */
+#define RSA_MAX_BYTES 1024       /* 8192 bits */
+#define EC_P256_BYTES 32
+
+struct sk_key {
+    cjose_jwk_t *jwk;
+    sk_alg alg;
+    int has_private;
+    size_t sig_len;              /* exact signature length for this key */
+    char kid[KID_LEN + 1];
+};
+
+const char *sk_alg_name(sk_alg a)
+{
+    switch (a) {
+    case SK_ALG_RS256:
+        return "RS256";
+    case SK_ALG_ES256:
+        return "ES256";
+    }
+    return NULL;
+}
+
+int sk_alg_parse(const char *s, sk_alg *out)
+{
+    sk_alg a;
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "RS256") == 0)
+        a = SK_ALG_RS256;
+    else if (strcmp(s, "ES256") == 0)
+        a = SK_ALG_ES256;
+    else
+        return -1;
+    if (out != NULL)
+        *out = a;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void free_cjose_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    OPENSSL_cleanse(s, strlen(s));
+    cjose_get_dealloc()(s);
+}
+
+/* JSON text of v in pool memory (compact), or NULL. */
+static char *json_to_pool(apr_pool_t *p, const json_t *v, size_t *len)
+{
+    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    if (n == 0)
+        return NULL;
+    char *buf = apr_palloc(p, n + 1);
+    if (buf == NULL || json_dumpb(v, buf, n, JSON_COMPACT) != n)
+        return NULL;
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+/* String value of a base64url member, checked to be in the alphabet so it can go into the
+ * thumbprint input verbatim (no JSON escaping needed). */
+static const char *b64url_member(const json_t *obj, const char *name)
+{
+    const char *s = json_string_value(json_object_get(obj, name));
+    if (s == NULL || *s == '\0')
+        return NULL;
+    for (const char *c = s; *c; c++) {
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+              || *c == '-' || *c == '_'))
+            return NULL;
+    }
+    return s;
+}
+
+static size_t decoded_len(apr_pool_t *p, const char *b64u)
+{
+    size_t n = 0;
+    return sk_b64url_decode(p, b64u, &n) != NULL ? n : 0;
+}
+
+/* RFC 7638 thumbprint of the public part (members in lexicographic order, no whitespace), and
+ * the signature length the key produces. Also checks the key fits alg. */
+static int key_thumbprint(apr_pool_t *p, cjose_jwk_t *jwk, sk_alg alg, char kid[KID_LEN + 1],
+                          size_t *sig_len)
+{
+    cjose_err err;
+    int rv = -1;
+    char *pub = cjose_jwk_to_json(jwk, false, &err);
+    if (pub == NULL)
+        return -1;
+    json_t *obj = json_loads(pub, 0, NULL);
+    cjose_get_dealloc()(pub);
+    if (obj == NULL)
+        return -1;
+
+    const char *kty = json_string_value(json_object_get(obj, "kty"));
+    const char *canon = NULL;
+    if (alg == SK_ALG_RS256) {
+        const char *e = b64url_member(obj, "e");
+        const char *n = b64url_member(obj, "n");
+        size_t nbytes;
+        if (kty == NULL || strcmp(kty, "RSA") != 0 || e == NULL || n == NULL)
+            goto done;
+        nbytes = decoded_len(p, n);
+        if (nbytes < RSA_MIN_BYTES || nbytes > RSA_MAX_BYTES)
+            goto done;
+        *sig_len = nbytes;
+        canon = apr_psprintf(p, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e, n);
+    } else if (alg == SK_ALG_ES256) {
+        const char *crv = json_string_value(json_object_get(obj, "crv"));
+        const char *x = b64url_member(obj, "x");
+        const char *y = b64url_member(obj, "y");
+        if (kty == NULL || strcmp(kty, "EC") != 0 || crv == NULL || strcmp(crv, "P-256") != 0
+            || x == NULL || y == NULL)
+            goto done;
+        if (decoded_len(p, x) != EC_P256_BYTES || decoded_len(p, y) != EC_P256_BYTES)
+            goto done;
+        *sig_len = 2 * EC_P256_BYTES;
+        canon = apr_psprintf(p, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    } else {
+        goto done;
+    }
+    if (canon == NULL)
+        goto done;
+
+    unsigned char md[32];
+    sk_sha256(canon, strlen(canon), md);
+    char *enc = sk_b64url_encode(p, md, sizeof(md));
+    if (enc == NULL || strlen(enc) != KID_LEN)
+        goto done;
+    memcpy(kid, enc, KID_LEN + 1);
+    rv = 0;
+done:
+    json_decref(obj);
+    return rv;
+}
+
+/* Signs and verifies a fixed payload: catches private keys whose parts do not belong together
+ * before they sign anything real. */
+static int key_selftest(const cjose_jwk_t *jwk, sk_alg alg)
+{
+    static const uint8_t payload[] = "{\"selftest\":true}";
+    cjose_err err;
+    int ok = 0;
+    json_t *hdr = json_pack("{s:s}", "alg", sk_alg_name(alg));
+    if (hdr == NULL)
+        return -1;
+    cjose_jws_t *jws = cjose_jws_sign(jwk, hdr, payload, sizeof(payload) - 1, &err);
+    const char *compact = NULL;
+    if (jws != NULL && cjose_jws_export(jws, &compact, &err) && compact != NULL) {
+        cjose_jws_t *check = cjose_jws_import(compact, strlen(compact), &err);
+        if (check != NULL) {
+            ok = cjose_jws_verify(check, jwk, &err);
+            cjose_jws_release(check);
+        }
+    }
+    cjose_jws_release(jws);
+    json_decref(hdr);
+    return ok ? 0 : -1;
+}
+
+static apr_status_t key_cleanup(void *data)
+{
+    sk_key *k = data;
+    if (k->jwk != NULL) {
+        cjose_jwk_release(k->jwk);
+        k->jwk = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* Takes ownership of jwk (released on failure, or with the pool). */
+static sk_key *key_wrap(apr_pool_t *p, cjose_jwk_t *jwk, sk_alg alg, int has_private)
+{
+    cjose_err err;
+    sk_key *k = apr_pcalloc(p, sizeof(*k));
+    if (k == NULL) {
+        cjose_jwk_release(jwk);
+        return NULL;
+    }
+    k->jwk = jwk;
+    k->alg = alg;
+    k->has_private = has_private;
+    apr_pool_cleanup_register(p, k, key_cleanup, apr_pool_cleanup_null);
+
+    cjose_jwk_kty_t want = alg == SK_ALG_RS256 ? CJOSE_JWK_KTY_RSA : CJOSE_JWK_KTY_EC;
+    if (cjose_jwk_get_kty(jwk, &err) != want)
+        goto fail;
+    if (alg == SK_ALG_ES256 && cjose_jwk_EC_get_curve(jwk, &err) != CJOSE_JWK_EC_P_256)
+        goto fail;
+    if (key_thumbprint(p, jwk, alg, k->kid, &k->sig_len) != 0)
+        goto fail;
+    if (!cjose_jwk_set_kid(jwk, k->kid, KID_LEN, &err))
+        goto fail;
+    if (has_private && key_selftest(jwk, alg) != 0)
+        goto fail;
+    return k;
+fail:
+    apr_pool_cleanup_run(p, k, key_cleanup);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+sk_key *sk_key_generate(apr_pool_t *p, sk_alg alg)
+{
+    static const uint8_t e65537[] = { 0x01, 0x00, 0x01 };
+    cjose_err err;
+    cjose_jwk_t *jwk;
+    if (p == NULL)
+        return NULL;
+    if (alg == SK_ALG_RS256)
+        jwk = cjose_jwk_create_RSA_random(2048, e65537, sizeof(e65537), &err);
+    else if (alg == SK_ALG_ES256)
+        jwk = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err);
+    else
+        return NULL;
+    if (jwk == NULL)
+        return NULL;
+    return key_wrap(p, jwk, alg, 1);
+}
+
+/* cjose derives an EC public key from "d" and ignores "x"/"y": insist that the key it built has
+ * exactly the public members the JSON states, or the kid would describe another key. */
+static int public_matches(const cjose_jwk_t *jwk, const json_t *in, sk_alg alg)
+{
+    static const char *const rsa_members[] = { "n", "e", NULL };
+    static const char *const ec_members[] = { "x", "y", NULL };
+    cjose_err err;
+    int ok = 1;
+    char *pub = cjose_jwk_to_json(jwk, false, &err);
+    if (pub == NULL)
+        return 0;
+    json_t *built = json_loads(pub, 0, NULL);
+    cjose_get_dealloc()(pub);
+    if (built == NULL)
+        return 0;
+    for (const char *const *m = alg == SK_ALG_RS256 ? rsa_members : ec_members; *m; m++) {
+        const char *a = json_string_value(json_object_get(in, *m));
+        const char *b = json_string_value(json_object_get(built, *m));
+        if (a == NULL || b == NULL || strcmp(a, b) != 0)
+            ok = 0;
+    }
+    json_decref(built);
+    return ok;
+}
+
+sk_key *sk_key_from_jwk_json(apr_pool_t *p, const char *json, sk_alg alg)
+{
+    cjose_err err;
+    const char *name = sk_alg_name(alg);
+    if (p == NULL || json == NULL || name == NULL)
+        return NULL;
+    json_t *obj = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+    if (obj == NULL || !json_is_object(obj))
+        goto fail;
+
+    const char *kty = json_string_value(json_object_get(obj, "kty"));
+    if (kty == NULL || strcmp(kty, alg == SK_ALG_RS256 ? "RSA" : "EC") != 0)
+        goto fail;
+    if (alg == SK_ALG_ES256) {
+        const char *crv = json_string_value(json_object_get(obj, "crv"));
+        if (crv == NULL || strcmp(crv, "P-256") != 0)
+            goto fail;
+    }
+    json_t *member = json_object_get(obj, "alg");
+    if (member != NULL && (!json_is_string(member) || strcmp(json_string_value(member), name) != 0))
+        goto fail;
+    member = json_object_get(obj, "use");
+    if (member != NULL && (!json_is_string(member) || strcmp(json_string_value(member), "sig") != 0))
+        goto fail;
+    int has_private = json_object_get(obj, "d") != NULL;
+
+    cjose_jwk_t *jwk = cjose_jwk_import_json(obj, &err);
+    if (jwk == NULL)
+        goto fail;
+    if (!public_matches(jwk, obj, alg)) {
+        cjose_jwk_release(jwk);
+        goto fail;
+    }
+    json_decref(obj);
+    return key_wrap(p, jwk, alg, has_private);
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
+char *sk_key_private_json(apr_pool_t *p, const sk_key *k)
+{
+    cjose_err err;
+    if (p == NULL || k == NULL || k->jwk == NULL || !k->has_private)
+        return NULL;
+    char *s = cjose_jwk_to_json(k->jwk, true, &err);
+    if (s == NULL)
+        return NULL;
+    char *out = apr_pstrdup(p, s);
+    free_cjose_secret(s);
+    return out;
+}
+
+json_t *sk_key_public_jwk(const sk_key *k)
+{
+    cjose_err err;
+    if (k == NULL || k->jwk == NULL)
+        return NULL;
+    char *s = cjose_jwk_to_json(k->jwk, false, &err);
+    if (s == NULL)
+        return NULL;
+    json_t *obj = json_loads(s, 0, NULL);
+    cjose_get_dealloc()(s);
+    if (obj == NULL)
+        return NULL;
+    if (!json_is_object(obj)
+        || json_object_set_new(obj, "kid", json_string(k->kid)) != 0
+        || json_object_set_new(obj, "alg", json_string(sk_alg_name(k->alg))) != 0
+        || json_object_set_new(obj, "use", json_string("sig")) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+const char *sk_key_kid(const sk_key *k)
+{
+    return k != NULL ? k->kid : NULL;
+}
+
+sk_alg sk_key_alg(const sk_key *k)
+{
+    return k != NULL ? k->alg : (sk_alg)0;
+}
+
+/* ---------------------------------------------------------------- sign */
+
+char *sk_jwt_sign(apr_pool_t *p, const sk_key *k, json_t *claims, const char *typ)
+{
+    cjose_err err;
+    char *out = NULL;
+    if (p == NULL || k == NULL || k->jwk == NULL || !k->has_private || !json_is_object(claims))
+        return NULL;
+    if (typ == NULL)
+        typ = "JWT";
+    if (*typ == '\0')
+        return NULL;
+
+    size_t plen = 0;
+    char *payload = json_to_pool(p, claims, &plen);
+    if (payload == NULL)
+        return NULL;
+
+    json_t *hdr = json_pack("{s:s, s:s, s:s}", "alg", sk_alg_name(k->alg), "kid", k->kid,
+                            "typ", typ);
+    if (hdr == NULL)
+        return NULL;
+    cjose_jws_t *jws = cjose_jws_sign(k->jwk, hdr, (const uint8_t *)payload, plen, &err);
+    const char *compact = NULL;
+    if (jws != NULL && cjose_jws_export(jws, &compact, &err) && compact != NULL)
+        out = apr_pstrdup(p, compact);
+    cjose_jws_release(jws);
+    json_decref(hdr);
+    return out;
+}
+
+/* ---------------------------------------------------------------- parse / verify */
+
+typedef struct {
+    const char *seg[3];          /* pool copies of the three segments */
+    unsigned char *hdr, *payload, *sig;
+    size_t hdr_len, payload_len, sig_len;
+} jws_parts;
+
+/* Splits and decodes a compact JWS; each segment unpadded base64url. The signature may be
+ * empty only if allow_empty_sig. Returns NULL or a reason. */
+static const char *split_token(apr_pool_t *p, const char *compact, int allow_empty_sig,
+                               jws_parts *out)
+{
+    size_t len = strnlen(compact, SK_JWT_MAX_LEN + 1);
+    if (len > SK_JWT_MAX_LEN)
+        return "token too large";
+    if (len == 0)
+        return "malformed token";
+
+    const char *dot1 = memchr(compact, '.', len);
+    if (dot1 == NULL)
+        return "malformed token";
+    const char *dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - compact));
+    if (dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - compact)) != NULL)
+        return "malformed token";
+
+    out->seg[0] = apr_pstrmemdup(p, compact, (size_t)(dot1 - compact));
+    out->seg[1] = apr_pstrmemdup(p, dot1 + 1, (size_t)(dot2 - dot1 - 1));
+    out->seg[2] = apr_pstrmemdup(p, dot2 + 1, len - (size_t)(dot2 + 1 - compact));
+    for (int i = 0; i < 3; i++) {
+        if (out->seg[i] == NULL || strchr(out->seg[i], '=') != NULL)
+            return "malformed token";
+        if (out->seg[i][0] == '\0' && !(i == 2 && allow_empty_sig))
+            return "malformed token";
+    }
+    out->hdr = sk_b64url_decode(p, out->seg[0], &out->hdr_len);
+    out->payload = sk_b64url_decode(p, out->seg[1], &out->payload_len);
+    out->sig = sk_b64url_decode(p, out->seg[2], &out->sig_len);
+    if (out->hdr == NULL || out->payload == NULL || out->sig == NULL)
+        return "malformed token";
+    return NULL;
+}
+
+static json_t *parse_object(const unsigned char *buf, size_t len)
+{
+    json_t *v = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, NULL);
+    if (v != NULL && !json_is_object(v)) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* The signature itself, through cjose; only called once alg is pinned to the key. */
+static int cjose_check(const sk_key *k, const char *compact, const jws_parts *parts)
+{
+    cjose_err err;
+    int ok = 0;
+    cjose_jws_t *jws = cjose_jws_import(compact, strlen(compact), &err);
+    if (jws == NULL)
+        return 0;
+    if (cjose_jws_verify(jws, k->jwk, &err)) {
+        uint8_t *pt = NULL;
+        size_t ptlen = 0;
+        /* cjose decoded the payload itself: it must be the same bytes we parsed */
+        ok = cjose_jws_get_plaintext(jws, &pt, &ptlen, &err) && pt != NULL
+             && ptlen == parts->payload_len && memcmp(pt, parts->payload, ptlen) == 0;
+    }
+    cjose_jws_release(jws);
+    return ok;
+}
+
+json_t *sk_jwt_verify(apr_pool_t *p, const char *compact, sk_key_lookup_fn lookup, void *ctx,
+                      const char **kid_out, const char **reason)
+{
+    const char *why = "malformed token";
+    json_t *hdr = NULL, *claims = NULL;
+    jws_parts parts;
+
+    if (kid_out != NULL)
+        *kid_out = NULL;
+    if (p == NULL || compact == NULL || lookup == NULL)
+        goto fail;
+    memset(&parts, 0, sizeof(parts));
+    if ((why = split_token(p, compact, 0, &parts)) != NULL)
+        goto fail;
+
+    why = "malformed token";
+    if ((hdr = parse_object(parts.hdr, parts.hdr_len)) == NULL)
+        goto fail;
+    const char *alg_s = json_string_value(json_object_get(hdr, "alg"));
+    sk_alg alg;
+    if (alg_s == NULL)
+        goto fail;
+    if (sk_alg_parse(alg_s, &alg) != 0) {
+        why = "unsupported algorithm";
+        goto fail;
+    }
+    if (json_object_get(hdr, "crit") != NULL) {
+        why = "unsupported header";     /* no extension is understood here */
+        goto fail;
+    }
+    const char *kid = json_string_value(json_object_get(hdr, "kid"));
+    if (kid == NULL || *kid == '\0' || strlen(kid) > KID_MAX) {
+        why = "missing kid";
+        goto fail;
+    }
+    const sk_key *k = lookup(ctx, kid);
+    if (k == NULL || k->jwk == NULL) {
+        why = "unknown key";
+        goto fail;
+    }
+    if (k->alg != alg) {
+        why = "algorithm mismatch";
+        goto fail;
+    }
+    why = "malformed token";
+    if ((claims = parse_object(parts.payload, parts.payload_len)) == NULL)
+        goto fail;
+    why = "invalid signature";
+    if (parts.sig_len != k->sig_len || !cjose_check(k, compact, &parts))
+        goto fail;
+
+    if (kid_out != NULL)
+        *kid_out = apr_pstrdup(p, kid);
+    json_decref(hdr);
+    if (reason != NULL)
+        *reason = NULL;
+    return claims;
+fail:
+    json_decref(hdr);
+    json_decref(claims);
+    if (reason != NULL)
+        *reason = why;
+    return NULL;
+}
+
+json_t *sk_jwt_peek_claims(apr_pool_t *p, const char *compact)
+{
+    jws_parts parts;
+    if (p == NULL || compact == NULL)
+        return NULL;
+    memset(&parts, 0, sizeof(parts));
+    if (split_token(p, compact, 1, &parts) != NULL)
+        return NULL;
+    return parse_object(parts.payload, parts.payload_len);
+}
+
+/* ---------------------------------------------------------------- claims */
+
+static int aud_matches(const json_t *claim, const char *aud)
+{
+    if (json_is_string(claim))
+        return strcmp(json_string_value(claim), aud) == 0;
+    if (json_is_array(claim)) {
+        size_t i;
+        json_t *v;
+        int found = 0;
+        json_array_foreach(claim, i, v) {
+            if (!json_is_string(v))
+                return 0;        /* a malformed list matches nothing */
+            if (strcmp(json_string_value(v), aud) == 0)
+                found = 1;
+        }
+        return found;
+    }
+    return 0;
+}
+
+int sk_claims_check(json_t *claims, const char *iss, const char *aud, long long now, int leeway,
+                    const char **reason)
+{
+    const char *why = NULL;
+    /* doubles: exact for any realistic time, and no overflow on absurd claim values */
+    double t = (double)now;
+    double lw = leeway > 0 ? (double)leeway : 0.0;
+
+    if (!json_is_object(claims)) {
+        why = "malformed claims";
+        goto done;
+    }
+    json_t *exp = json_object_get(claims, "exp");
+    json_t *nbf = json_object_get(claims, "nbf");
+    json_t *iat = json_object_get(claims, "iat");
+    if (exp == NULL) {
+        why = "missing exp";
+        goto done;
+    }
+    if (!json_is_number(exp)) {
+        why = "invalid exp";
+        goto done;
+    }
+    if (nbf != NULL && !json_is_number(nbf)) {
+        why = "invalid nbf";
+        goto done;
+    }
+    if (iat != NULL && !json_is_number(iat)) {
+        why = "invalid iat";
+        goto done;
+    }
+    if (t - lw >= json_number_value(exp)) {
+        why = "token expired";
+        goto done;
+    }
+    if (nbf != NULL && t + lw < json_number_value(nbf)) {
+        why = "token not yet valid";
+        goto done;
+    }
+    if (iat != NULL && t + lw < json_number_value(iat)) {
+        why = "token issued in the future";
+        goto done;
+    }
+    if (iss != NULL) {
+        const char *claim = json_string_value(json_object_get(claims, "iss"));
+        if (claim == NULL || strcmp(claim, iss) != 0) {
+            why = "issuer mismatch";
+            goto done;
+        }
+    }
+    if (aud != NULL && !aud_matches(json_object_get(claims, "aud"), aud)) {
+        why = "audience mismatch";
+        goto done;
+    }
+done:
+    if (reason != NULL)
+        *reason = why;
+    return why == NULL ? 0 : -1;
+}

@@ -1,0 +1,26 @@
+/* The route table: METHOD + path pattern -> handler, with what the route needs from the request. */
+#ifndef SK_HTTP_ROUTER_H
+#define SK_HTTP_ROUTER_H
+
+#include "http/request.h"
+
+typedef int (*sk_handler_fn)(sk_req *q);
+
+#define SK_R_PUBLIC   0x00   /* no caller required */
+#define SK_R_JSON     0x01   /* reads a JSON object body */
+#define SK_R_BEARER   0x02   /* requires a valid bearer token (q->who) */
+#define SK_R_NODB     0x04   /* answers without the store */
+
+typedef struct sk_route {
+    const char *method;
+    const char *pattern;     /* "/api/v1/admin/users/{user_id}"; a trailing slash is optional */
+    sk_handler_fn fn;
+    unsigned flags;
+} sk_route;
+
+extern const sk_route sk_routes[];   /* ends with { NULL } */
+
+/* Handles a request for the scaikey handler. */
+int sk_dispatch(request_rec *r);
+
+#endif

@@ -1,0 +1,140 @@
+/* All SQL of mod_scaikey, by label. Arguments are %s in the order the caller passes them; a
+ * statement that uses an argument twice binds it once in a leading "args" CTE. Statements that
+ * return data return one JSON (or text) column built by PostgreSQL. */
+#include "store/statements.h"
+
+#include <string.h>
+
+/* the user as the API shows it */
+#define USER_JSON(u) \
+    "json_build_object('id', " u ".id, 'email', " u ".email, 'role', " u ".role, " \
+    "'tenant_id', " u ".tenant_id, 'partner_id', " u ".partner_id, 'first_name', " u ".first_name, " \
+    "'last_name', " u ".last_name, 'display_name', " u ".display_name, 'status', " u ".status)"
+
+/* the account, its tenant and its partner are usable */
+#define ACCOUNT_LIVE(u, t, pa) \
+    u ".deleted_at IS NULL AND " u ".status = 'ACTIVE' " \
+    "AND (" t ".id IS NULL OR (" t ".status = 'ACTIVE' AND " t ".deleted_at IS NULL)) " \
+    "AND (" pa ".id IS NULL OR (" pa ".status = 'ACTIVE' AND " pa ".deleted_at IS NULL))"
+
+#define ACCOUNT_JOINS(u, t, pa) \
+    " LEFT JOIN tenants " t " ON " t ".id = " u ".tenant_id" \
+    " LEFT JOIN partners " pa " ON " pa ".id = coalesce(" u ".partner_id, " t ".partner_id)"
+
+static const sk_statement statements[] = {
+    /* ---- start-up ---- */
+    { "startup_lock",   "SELECT pg_advisory_lock(7203110431)" },
+    { "startup_unlock", "SELECT pg_advisory_unlock(7203110431)" },
+    { "migration_applied", "SELECT version::text FROM schema_migrations WHERE version = %s::int" },
+    { "migration_record",  "INSERT INTO schema_migrations (version, name) VALUES (%s::int, %s)" },
+    { "health", "SELECT 'ok'" },
+
+    /* ---- signing keys ---- */
+    { "key_current", "SELECT kid FROM signing_keys WHERE alg = %s AND status = 'current'" },
+    { "key_insert",
+      "INSERT INTO signing_keys (kid, alg, status, private_sealed, public_jwk, activated_at) "
+      "VALUES (%s, %s, %s, decode(%s, 'base64'), %s::jsonb, now())" },
+    { "keys_fingerprint",
+      "SELECT coalesce(string_agg(kid || ':' || status, ',' ORDER BY kid), '') "
+      "FROM signing_keys WHERE status <> 'retired'" },
+    { "keys_load",
+      "SELECT coalesce(json_agg(json_build_object('kid', kid, 'alg', alg, 'status', status, "
+      "'sealed', CASE WHEN status = 'current' THEN translate(encode(private_sealed, 'base64'), E'\\n', '') END, "
+      "'jwk', public_jwk) ORDER BY created_at DESC), '[]'::json)::text "
+      "FROM signing_keys WHERE status <> 'retired'" },
+
+    /* ---- accounts ---- */
+    { "superadmin_exists", "SELECT id FROM users WHERE role = 'super_admin' AND deleted_at IS NULL LIMIT 1" },
+    { "bootstrap_admin",
+      "INSERT INTO users (email, role, password_hash, display_name, email_verified, status) "
+      "VALUES (%s, 'super_admin', %s, 'Administrator', true, 'ACTIVE') "
+      "RETURNING json_build_object('id', id, 'email', email)::text" },
+    /* an admin account by email: the highest tier first when an email has several */
+    { "admin_by_email",
+      "SELECT json_build_object('user', " USER_JSON("u") ", 'password_hash', u.password_hash, "
+      "'live', (" ACCOUNT_LIVE("u", "t", "pa") "))::text "
+      "FROM users u" ACCOUNT_JOINS("u", "t", "pa") " "
+      "WHERE lower(u.email) = lower(%s) AND u.deleted_at IS NULL AND u.role <> 'user' "
+      "ORDER BY CASE u.role WHEN 'super_admin' THEN 0 WHEN 'partner_admin' THEN 1 ELSE 2 END, u.created_at "
+      "LIMIT 1" },
+    { "user_logged_in", "UPDATE users SET last_login_at = now() WHERE id = %s" },
+
+    /* ---- sessions and refresh tokens ---- */
+    { "session_create",
+      "INSERT INTO sessions (user_id, tenant_id, partner_id, kind, client_id, ip_address, user_agent, expires_at) "
+      "VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s::int)) RETURNING id" },
+    { "session_principal",
+      "SELECT " USER_JSON("u") "::text FROM sessions s JOIN users u ON u.id = s.user_id"
+      ACCOUNT_JOINS("u", "t", "pa") " "
+      "WHERE s.id = %s AND u.id = %s AND s.revoked_at IS NULL AND s.expires_at > now() AND "
+      ACCOUNT_LIVE("u", "t", "pa") },
+    { "session_revoke",
+      "WITH args AS (SELECT %s::text AS id, %s::text AS reason), "
+      "s AS (UPDATE sessions SET revoked_at = now(), revoked_reason = (SELECT reason FROM args) "
+      "      WHERE id = (SELECT id FROM args) AND revoked_at IS NULL RETURNING id), "
+      "r AS (UPDATE refresh_tokens SET revoked_at = now() "
+      "      WHERE session_id = (SELECT id FROM args) AND revoked_at IS NULL RETURNING id) "
+      "SELECT (SELECT count(*) FROM s)::text" },
+    { "refresh_insert",
+      "INSERT INTO refresh_tokens (token_hash, session_id, user_id, client_id, scope, family_id, expires_at) "
+      "VALUES (%s, %s, %s, %s, %s, coalesce(%s::uuid, gen_random_uuid()), now() + make_interval(secs => %s::int)) "
+      "RETURNING id::text" },
+    { "refresh_link", "UPDATE refresh_tokens SET replaced_by = %s::bigint WHERE id = %s::bigint" },
+    /* spends a refresh token once: concurrent presentations see used_at set and get nothing */
+    { "refresh_spend",
+      "UPDATE refresh_tokens r SET used_at = now() "
+      "FROM sessions s JOIN users u ON u.id = s.user_id" ACCOUNT_JOINS("u", "t", "pa") " "
+      "WHERE r.token_hash = %s AND s.kind = %s AND r.used_at IS NULL AND r.revoked_at IS NULL "
+      "AND r.expires_at > now() AND s.id = r.session_id AND s.revoked_at IS NULL AND s.expires_at > now() "
+      "AND " ACCOUNT_LIVE("u", "t", "pa") " "
+      "RETURNING json_build_object('id', r.id::text, 'session_id', s.id, 'family_id', r.family_id, "
+      "'client_id', r.client_id, 'scope', r.scope, 'user', " USER_JSON("u") ")::text" },
+    /* a spent token presented again: the session it belongs to ends */
+    { "refresh_reused",
+      "SELECT json_build_object('session_id', r.session_id, 'user_id', s.user_id, "
+      "'tenant_id', s.tenant_id, 'partner_id', s.partner_id)::text "
+      "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id "
+      "WHERE r.token_hash = %s AND r.used_at IS NOT NULL" },
+    { "session_touch", "UPDATE sessions SET last_seen_at = now() WHERE id = %s" },
+
+    /* ---- tenants ---- */
+    { "tenant_by_slug",
+      "SELECT json_build_object('id', id, 'slug', slug, 'name', name, 'status', status, "
+      "'partner_id', partner_id)::text FROM tenants WHERE slug = %s AND deleted_at IS NULL" },
+
+    /* ---- sign-in throttling ---- */
+    { "throttle_wait",
+      "WITH args AS (SELECT %s::text AS k, %s::int AS max, %s::int AS win) "
+      "SELECT CASE WHEN t.window_started_at + make_interval(secs => a.win) <= now() THEN 0 "
+      "WHEN t.failures >= a.max THEN greatest(1, ceil(extract(epoch FROM "
+      "t.window_started_at + make_interval(secs => a.win) - now())))::int ELSE 0 END::text "
+      "FROM auth_throttle t, args a WHERE t.key = a.k" },
+    { "throttle_fail",
+      "WITH args AS (SELECT %s::text AS k, %s::int AS win) "
+      "INSERT INTO auth_throttle AS t (key, failures, window_started_at) SELECT k, 1, now() FROM args "
+      "ON CONFLICT (key) DO UPDATE SET "
+      "failures = CASE WHEN t.window_started_at + make_interval(secs => (SELECT win FROM args)) <= now() "
+      "THEN 1 ELSE t.failures + 1 END, "
+      "window_started_at = CASE WHEN t.window_started_at + make_interval(secs => (SELECT win FROM args)) <= now() "
+      "THEN now() ELSE t.window_started_at END" },
+    { "throttle_reset", "DELETE FROM auth_throttle WHERE key = %s" },
+
+    /* ---- audit ---- */
+    { "audit_insert",
+      "INSERT INTO audit_log (tenant_id, partner_id, actor_id, actor_email, actor_type, action, "
+      "resource_type, resource_id, result, ip_address, user_agent, request_id, details) "
+      "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)" },
+
+    { NULL, NULL }
+};
+
+const char *sk_statement_sql(const char *label)
+{
+    const sk_statement *s;
+    if (!label)
+        return NULL;
+    for (s = statements; s->label; s++)
+        if (!strcmp(s->label, label))
+            return s->sql;
+    return NULL;
+}
