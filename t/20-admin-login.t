@@ -6,7 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
-use List::Util qw(sum max);
+use List::Util qw(sum max min);
 use SK qw(:all);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
@@ -147,7 +147,9 @@ subtest 'wrong password, unknown email and non-admin accounts get the same 401' 
   my $empty = login_as($u->{email}, '');
   # an empty password is refused by validation, before any account is looked at
   is($empty->{status}, 422, 'empty password: 422');
-  is($empty->{json}{detail}[0]{type}, 'string_too_short', 'empty password: string_too_short');
+  my $ee = find_verror($empty, ['body', 'password']);
+  is($ee && $ee->{type}, 'string_too_short', 'empty password: string_too_short at [body, password]')
+    or diag($empty->{content});
 
   my $ok = login_as($u->{email}, $u->{password});
   is($ok->{status}, 200, 'the account itself still logs in with its password');
@@ -185,25 +187,37 @@ subtest 'disabled and deleted accounts' => sub {
 };
 
 subtest 'unknown email and wrong password take comparable time' => sub {
+  # Without a dummy hash verification an unknown email answers many times
+  # faster than a wrong password. Timing on a small shared machine is noisy
+  # (load only ever adds time), so the fastest answer of each kind is compared,
+  # and a round that fails is measured again (at most three rounds): a real
+  # difference fails every round.
   my @users = map { create_user() } 1 .. 6;
   # warm-up (not measured)
   login_as(unique_email('warm'), 'x');
   login_as(shift(@users)->{email}, 'wrong-password');
-  my (@unknown, @wrong);
-  for my $i (0 .. 4) {
-    my $a = login_as(unique_email('ghost'), 'wrong-password');
-    my $b = login_as($users[$i]{email}, 'wrong-password');
-    is($a->{status}, 401, "unknown email try $i: 401");
-    is($b->{status}, 401, "wrong password try $i: 401");
-    push @unknown, $a->{elapsed};
-    push @wrong,   $b->{elapsed};
+  my $median = sub { my @s = sort { $a <=> $b } @_; $s[$#s / 2] };
+  my ($diff, $desc);
+  for my $round (1 .. 3) {
+    my (@unknown, @wrong);
+    for my $i (0 .. 4) {
+      my $a = login_as(unique_email('ghost'), 'wrong-password');
+      my $b = login_as($users[$i]{email}, 'wrong-password');
+      is($a->{status}, 401, "round $round, unknown email try $i: 401");
+      is($b->{status}, 401, "round $round, wrong password try $i: 401");
+      push @unknown, $a->{elapsed};
+      push @wrong,   $b->{elapsed};
+    }
+    my ($mu, $mw) = (min(@unknown), min(@wrong));
+    $diff = abs($mu - $mw) / max($mu, $mw, 1e-6);
+    $desc = sprintf('fastest unknown email %.1f ms, fastest wrong password %.1f ms '
+                    . '(medians %.1f / %.1f ms, means %.1f / %.1f ms)',
+                    $mu * 1000, $mw * 1000, 1000 * $median->(@unknown), 1000 * $median->(@wrong),
+                    1000 * sum(@unknown) / 5, 1000 * sum(@wrong) / 5);
+    last if $diff < 0.5;
+    diag("round $round: $desc");
   }
-  my $mu = sum(@unknown) / @unknown;
-  my $mw = sum(@wrong) / @wrong;
-  my $diff = abs($mu - $mw) / max($mu, $mw, 1e-6);
-  cmp_ok($diff, '<', 0.5,
-    sprintf('mean times differ by less than 50%% (unknown %.1f ms, wrong password %.1f ms)',
-            $mu * 1000, $mw * 1000));
+  cmp_ok($diff, '<', 0.5, "response times differ by less than 50% ($desc)");
 };
 
 subtest 'a refused login issues no session' => sub {

@@ -137,19 +137,28 @@ subtest 'tampered claims or header with the original signature' => sub {
   is(me(token => $token)->{status}, 200, 'the genuine token is still accepted');
 };
 
-subtest 'expired token with a valid signature' => sub {
+subtest 'expired token and foreign issuer, both with a valid signature' => sub {
+  # A second server on the same database (hence the same signing keys) with a
+  # 1 s access token lifetime, no clock skew allowance, and its own base URL as
+  # issuer.
   my ($xbase, $guard) = extra_apache("ScaiKeyAccessTokenTTL 1\nScaiKeyClockSkew 0");
   ok($xbase, 'second server with a 1 s access token lifetime started') or return;
   my ($x, $xr) = admin_login(base => $xbase, email => $user->{email}, password => $user->{password});
   ok($x, 'logged in on the second server') or return diag("$xr->{status} $xr->{content}");
   is($x->{expires_in}, 1, 'expires_in is 1');
   my (undef, $xc) = eval { verify_jwt($x->{access_token}, $jwks, verify_exp => 0) };
-  ok($xc, 'its signature verifies against the platform JWKS') or diag($@);
-  is(($xc->{exp} // 0) - ($xc->{iat} // 0), 1, 'exp - iat == 1') if $xc;
+  ok($xc, 'its signature verifies against the platform JWKS') or return diag($@);
+  is($xc->{exp} - $xc->{iat}, 1, 'exp - iat == 1');
+  is($xc->{iss}, "$xbase/api/v1/platform/oauth", 'its iss is the second server\'s');
+  isnt($xc->{iss}, base() . '/api/v1/platform/oauth', 'which is not the main server\'s');
+  # Still inside the main server's clock skew allowance: only the issuer can
+  # make it refuse the token here.
+  invalid_token_ok(me(token => $x->{access_token}), 'token of another issuer on the main server');
+
   sleep 3;
   my ($ok_exp) = eval { verify_jwt($x->{access_token}, $jwks); 1 };
-  ok(!$ok_exp, 'the independent library also considers it expired');
-  invalid_token_ok(me(base => $xbase, token => $x->{access_token}), 'expired token on the second server');
+  ok(!$ok_exp, 'the independent library considers it expired');
+  invalid_token_ok(me(base => $xbase, token => $x->{access_token}), 'expired token on its own server');
   invalid_token_ok(me(token => $x->{access_token}), 'expired token on the main server');
   my $rr = req(POST => '/api/v1/admin/auth/refresh', base => $xbase, ip => unique_ip(),
                json => { refresh_token => $x->{refresh_token} });

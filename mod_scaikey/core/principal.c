@@ -58,6 +58,8 @@ sk_auth_status sk_principal_from_bearer(apr_pool_t *p, sk_keyring *kr, sk_db *db
     who->role = claim(p, user, "role");
     who->tenant_id = claim(p, user, "tenant_id");
     who->partner_id = claim(p, user, "partner_id");
+    who->tenant_partner_id = claim(p, user, "tenant_partner_id");
+    json_object_del(user, "tenant_partner_id");
     who->actor_type = (who->role && strcmp(who->role, "user")) ? "admin" : "user";
     *out = who;
     return SK_AUTH_OK;

@@ -15,6 +15,7 @@ typedef struct sk_principal {
     const char *role;            /* user, tenant_admin, partner_admin, super_admin */
     const char *tenant_id;
     const char *partner_id;
+    const char *tenant_partner_id;   /* the partner of the caller's tenant */
     const char *session_id;
     const char *scope;
     int platform_token;

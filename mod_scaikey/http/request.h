@@ -21,6 +21,7 @@ typedef struct sk_req {
     const char *request_id;
     sk_principal *who;          /* set for routes that require a caller */
     sk_db *db;                  /* acquired on first use */
+    const void *data;           /* the route's data */
 } sk_req;
 
 sk_req *sk_req_make(request_rec *r);

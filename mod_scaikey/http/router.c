@@ -106,5 +106,6 @@ int sk_dispatch(request_rec *r)
     }
     if ((found->flags & SK_R_BEARER) && authenticate(q) != OK)
         return OK;
+    q->data = found->data;
     return found->fn(q);
 }

@@ -16,6 +16,7 @@ typedef struct sk_route {
     const char *pattern;     /* "/api/v1/admin/users/{user_id}"; a trailing slash is optional */
     sk_handler_fn fn;
     unsigned flags;
+    const void *data;        /* handed to the handler as q->data (a resource descriptor, ...) */
 } sk_route;
 
 extern const sk_route sk_routes[];   /* ends with { NULL } */

@@ -1,6 +1,15 @@
 /* Every endpoint of the API, in one table. */
 #include "http/router.h"
 #include "api/api.h"
+#include "api/crud.h"
+
+/* list, create, get, patch and soft delete of a descriptor-driven resource */
+#define CRUD(path, id, res) \
+    { "GET",    path,               sk_crud_list,   SK_R_BEARER,             &res }, \
+    { "POST",   path,               sk_crud_create, SK_R_BEARER | SK_R_JSON, &res }, \
+    { "GET",    path "/{" id "}",   sk_crud_get,    SK_R_BEARER,             &res }, \
+    { "PATCH",  path "/{" id "}",   sk_crud_patch,  SK_R_BEARER | SK_R_JSON, &res }, \
+    { "DELETE", path "/{" id "}",   sk_crud_delete, SK_R_BEARER,             &res }
 
 const sk_route sk_routes[] = {
     { "GET",  "/api/v1/health",                                   sk_api_health,        SK_R_NODB },
@@ -15,6 +24,15 @@ const sk_route sk_routes[] = {
     { "POST", "/api/v1/admin/auth/refresh",                       sk_api_admin_refresh, SK_R_JSON },
     { "POST", "/api/v1/admin/auth/logout",                        sk_api_admin_logout,  SK_R_BEARER },
     { "GET",  "/api/v1/admin/auth/me",                            sk_api_admin_me,      SK_R_BEARER },
+
+    /* admin API resources */
+    CRUD("/api/v1/admin/partners",           "partner_id", sk_res_partners),
+    CRUD("/api/v1/admin/tenants",            "tenant_id",  sk_res_tenants),
+    CRUD("/api/v1/admin/users",              "user_id",    sk_res_users),
+    CRUD("/api/v1/admin/groups",             "group_id",   sk_res_groups),
+    CRUD("/api/v1/admin/applications",       "app_id",     sk_res_applications),
+    CRUD("/api/v1/admin/identity-providers", "idp_id",     sk_res_idps),
+    CRUD("/api/v1/admin/agents",             "agent_id",   sk_res_agents),
 
     { NULL }
 };

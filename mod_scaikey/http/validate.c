@@ -138,6 +138,9 @@ static int check(const sk_field *f, json_t *v, json_t *errs)
     if (json_is_null(v) && (f->flags & SK_F_NULLABLE))
         return 0;
     switch (f->type) {
+    case SK_T_TIME:             /* output only: never accepted */
+        add(errs, f->name, "Field is read-only", "read_only");
+        return 1;
     case SK_T_STRING: case SK_T_EMAIL: case SK_T_ENUM: case SK_T_SLUG: case SK_T_URL:
         if (!json_is_string(v)) {
             add(errs, f->name, "Input should be a valid string", "string_type");

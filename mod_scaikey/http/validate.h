@@ -15,7 +15,8 @@ typedef enum {
     SK_T_STRLIST,
     SK_T_ENUM,
     SK_T_SLUG,
-    SK_T_URL
+    SK_T_URL,
+    SK_T_TIME            /* output only: rendered as ISO 8601 UTC */
 } sk_type;
 
 #define SK_F_REQUIRED  0x01

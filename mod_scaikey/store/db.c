@@ -55,6 +55,17 @@ static sk_db_status classify(sk_db *db, int rv)
 
 static apr_dbd_prepared_t *prepared(sk_db *db, const char *label)
 {
+    if (label[0] == '\n') {
+        /* SQL text itself (built at run time): an unnamed statement in the request's pool */
+        apr_dbd_prepared_t *stmt = NULL;
+        int rv = apr_dbd_prepare(db->dbd->driver, db->p, db->dbd->handle, label + 1, NULL, &stmt);
+        if (rv != 0) {
+            classify(db, rv);
+            return NULL;
+        }
+        return stmt;
+    }
+    {
     apr_dbd_prepared_t *stmt = apr_hash_get(db->dbd->prepared, label, APR_HASH_KEY_STRING);
     const char *sql;
     int rv;
@@ -73,6 +84,7 @@ static apr_dbd_prepared_t *prepared(sk_db *db, const char *label)
     }
     apr_hash_set(db->dbd->prepared, label, APR_HASH_KEY_STRING, stmt);
     return stmt;
+    }
 }
 
 static sk_db_status select_rows(sk_db *db, const char *label, int n, const char *const *args,
@@ -149,6 +161,22 @@ static apr_status_t txn_cleanup(void *data)
 {
     sk_db_rollback(data);
     return APR_SUCCESS;
+}
+
+sk_db_status sk_db_json_sql(sk_db *db, const char *sql, int n, const char *const *args, json_t **out)
+{
+    *out = NULL;
+    if (!db || !sql)
+        return SK_DB_ERROR;
+    return sk_db_json(db, apr_pstrcat(db->p, "\n", sql, NULL), n, args, out);
+}
+
+sk_db_status sk_db_value_sql(sk_db *db, const char *sql, int n, const char *const *args, const char **out)
+{
+    *out = NULL;
+    if (!db || !sql)
+        return SK_DB_ERROR;
+    return sk_db_value(db, apr_pstrcat(db->p, "\n", sql, NULL), n, args, out);
 }
 
 sk_db_status sk_db_begin(sk_db *db)

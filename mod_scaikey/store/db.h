@@ -14,6 +14,7 @@ typedef enum {
     SK_DB_NOTFOUND,       /* the statement returned no row */
     SK_DB_CONFLICT,       /* a unique constraint was violated (constraint name in sk_db_error) */
     SK_DB_INVALID,        /* a check / foreign key / data error caused by the input */
+    SK_DB_LIMIT,          /* a configured limit would be exceeded (set by callers, not by SQL) */
     SK_DB_ERROR           /* anything else: connection lost, bug */
 } sk_db_status;
 
@@ -34,6 +35,11 @@ sk_db_status sk_db_exec(sk_db *db, const char *label, int n, const char *const *
 sk_db_status sk_db_json(sk_db *db, const char *label, int n, const char *const *args, json_t **out);
 /* First column of the first row as a string (pool copy). */
 sk_db_status sk_db_value(sk_db *db, const char *label, int n, const char *const *args, const char **out);
+
+/* The same for SQL built at run time (from resource descriptors): sent as an unnamed
+ * parameterised statement, never with values spliced into the text. */
+sk_db_status sk_db_json_sql(sk_db *db, const char *sql, int n, const char *const *args, json_t **out);
+sk_db_status sk_db_value_sql(sk_db *db, const char *sql, int n, const char *const *args, const char **out);
 
 /* Transactions: begin, then commit or rollback. A failed statement inside a transaction makes
  * commit roll back. */

@@ -64,7 +64,8 @@ static const sk_statement statements[] = {
       "INSERT INTO sessions (user_id, tenant_id, partner_id, kind, client_id, ip_address, user_agent, expires_at) "
       "VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s::int)) RETURNING id" },
     { "session_principal",
-      "SELECT " USER_JSON("u") "::text FROM sessions s JOIN users u ON u.id = s.user_id"
+      "SELECT (" USER_JSON("u") "::jsonb || jsonb_build_object('tenant_partner_id', t.partner_id))::text "
+      "FROM sessions s JOIN users u ON u.id = s.user_id"
       ACCOUNT_JOINS("u", "t", "pa") " "
       "WHERE s.id = %s AND u.id = %s AND s.revoked_at IS NULL AND s.expires_at > now() AND "
       ACCOUNT_LIVE("u", "t", "pa") },
@@ -101,6 +102,33 @@ static const sk_statement statements[] = {
     { "tenant_by_slug",
       "SELECT json_build_object('id', id, 'slug', slug, 'name', name, 'status', status, "
       "'partner_id', partner_id)::text FROM tenants WHERE slug = %s AND deleted_at IS NULL" },
+
+    { "tenant_where",
+      "SELECT json_build_object('id', id, 'partner_id', partner_id, 'status', status)::text "
+      "FROM tenants WHERE id = %s AND deleted_at IS NULL" },
+    { "partner_exists", "SELECT id FROM partners WHERE id = %s AND deleted_at IS NULL" },
+
+    /* ---- partner limits: the partner row is locked so concurrent creations count in turn ---- */
+    { "partner_tenant_room",
+      "SELECT (CASE WHEN p.max_tenants IS NULL THEN true ELSE "
+      "(SELECT count(*) FROM tenants WHERE partner_id = p.id AND deleted_at IS NULL) <= p.max_tenants END)::text "
+      "FROM partners p WHERE p.id = %s FOR UPDATE" },
+    { "partner_user_room",
+      "SELECT (CASE WHEN p.max_users_per_tenant IS NULL THEN true ELSE "
+      "(SELECT count(*) FROM users WHERE tenant_id = t.id AND deleted_at IS NULL) <= p.max_users_per_tenant END)::text "
+      "FROM tenants t JOIN partners p ON p.id = t.partner_id WHERE t.id = %s FOR UPDATE OF p" },
+    { "partner_app_room",
+      "SELECT (CASE WHEN p.max_applications_per_tenant IS NULL THEN true ELSE "
+      "(SELECT count(*) FROM applications WHERE tenant_id = t.id AND deleted_at IS NULL) "
+      "<= p.max_applications_per_tenant END)::text "
+      "FROM tenants t JOIN partners p ON p.id = t.partner_id WHERE t.id = %s FOR UPDATE OF p" },
+    { "sessions_revoke_user",
+      "WITH args AS (SELECT %s::text AS uid, %s::text AS reason), "
+      "s AS (UPDATE sessions SET revoked_at = now(), revoked_reason = (SELECT reason FROM args) "
+      "      WHERE user_id = (SELECT uid FROM args) AND revoked_at IS NULL RETURNING id), "
+      "r AS (UPDATE refresh_tokens SET revoked_at = now() "
+      "      WHERE session_id IN (SELECT id FROM s) AND revoked_at IS NULL RETURNING id) "
+      "SELECT (SELECT count(*) FROM s)::text" },
 
     /* ---- sign-in throttling ---- */
     { "throttle_wait",

@@ -434,10 +434,11 @@ sub access_token_ok {
 # ---------------------------------------------------------------------------
 # A second server with extra Apache configuration lines.
 
-# extra_apache($lines) -> ($base_url, $guard) or () when it could not start.
+# extra_apache($lines [, $issuer]) -> ($base_url, $guard) or () when it could
+# not start. $issuer (ScaiKeyIssuer) defaults to the new server's own base URL.
 # The guard stops the server when it goes out of scope.
 sub extra_apache {
-  my ($lines) = @_;
+  my ($lines, $issuer) = @_;
   my $top = $ENV{SK_TOP} // '';
   my $script = "$top/t/lib/extra-apache";
   unless (-x $script) {
@@ -457,7 +458,7 @@ sub extra_apache {
     open(STDOUT, '>&', $ofh);
     open(STDERR, '>&', $efh);
     open(STDIN, '<', '/dev/null');
-    exec($script, 'start', $dir, $lines) or POSIX::_exit(127);
+    exec($script, 'start', $dir, $lines, (defined $issuer ? ($issuer) : ())) or POSIX::_exit(127);
   }
   waitpid($pid, 0);
   my $rc = $? >> 8;

@@ -12,6 +12,9 @@
 #   sk_pg_start DATADIR SOCKDIR PORT LOGFILE [postgres options...]
 #   sk_pg_stop DATADIR fast|immediate
 #   sk_pg_create_db SOCKDIR PORT    create role and database "scaikey" unless present
+#   sk_write_master_key FILE        32 random bytes, base64, mode 0600
+#   sk_random_password              20 characters of [A-Za-z0-9]
+#   sk_write_secret FILE VALUE      VALUE without a trailing newline, mode 0600
 #
 # PostgreSQL runs as OS user postgres when called as root, as the current user otherwise;
 # Apache switches its children to www-data when started as root.
@@ -160,7 +163,8 @@ sk_httpd_start() {
         return 1
     fi
     [ -z "$out" ] || echo "$out" >&2
-    for _ in $(seq 1 300); do
+    local deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || true
         if [ "$code" = 200 ]; then
             return 0
