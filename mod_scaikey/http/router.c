@@ -72,10 +72,12 @@ int sk_dispatch(request_rec *r)
 {
     sk_req *q = sk_req_make(r);
     const char *path = normalise(r->pool, r->uri);
-    const sk_route *rt, *found = NULL;
+    static const sk_route *const tables[] = { sk_routes, sk_routes_admin, NULL };
+    const sk_route *const *t, *rt, *found = NULL;
     int path_matched = 0;
 
-    for (rt = sk_routes; rt->method; rt++) {
+    for (t = tables; *t && !found; t++)
+    for (rt = *t; rt->method; rt++) {
         apr_table_clear(q->path);
         if (!match(r->pool, rt->pattern, path, q->path))
             continue;

@@ -19,7 +19,10 @@ typedef struct sk_route {
     const void *data;        /* handed to the handler as q->data (a resource descriptor, ...) */
 } sk_route;
 
-extern const sk_route sk_routes[];   /* ends with { NULL } */
+/* Route tables, each ending with { NULL }: routes.c holds the core's and the generic resources',
+ * routes_admin.c the admin API's special actions. */
+extern const sk_route sk_routes[];
+extern const sk_route sk_routes_admin[];
 
 /* Handles a request for the scaikey handler. */
 int sk_dispatch(request_rec *r);

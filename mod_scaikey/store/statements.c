@@ -21,7 +21,7 @@
     " LEFT JOIN tenants " t " ON " t ".id = " u ".tenant_id" \
     " LEFT JOIN partners " pa " ON " pa ".id = coalesce(" u ".partner_id, " t ".partner_id)"
 
-static const sk_statement statements[] = {
+const sk_statement sk_statements_core[] = {
     /* ---- start-up ---- */
     { "startup_lock",   "SELECT pg_advisory_lock(7203110431)" },
     { "startup_unlock", "SELECT pg_advisory_unlock(7203110431)" },
@@ -156,13 +156,16 @@ static const sk_statement statements[] = {
     { NULL, NULL }
 };
 
+static const sk_statement *const tables[] = { sk_statements_core, sk_statements_admin, NULL };
+
 const char *sk_statement_sql(const char *label)
 {
-    const sk_statement *s;
+    const sk_statement *const *t, *s;
     if (!label)
         return NULL;
-    for (s = statements; s->label; s++)
-        if (!strcmp(s->label, label))
-            return s->sql;
+    for (t = tables; *t; t++)
+        for (s = *t; s->label; s++)
+            if (!strcmp(s->label, label))
+                return s->sql;
     return NULL;
 }

@@ -7,6 +7,11 @@ typedef struct {
     const char *sql;     /* apr_dbd syntax: %s for each argument, %% for a literal percent */
 } sk_statement;
 
+/* Tables of statements, each ending with { NULL, NULL }: statements.c holds the core's, and
+ * each group of endpoints may keep its own table (listed in sk_statement_tables). */
+extern const sk_statement sk_statements_core[];
+extern const sk_statement sk_statements_admin[];
+
 /* NULL when unknown. */
 const char *sk_statement_sql(const char *label);
 
