@@ -40,8 +40,25 @@ sk_auth_status sk_principal_from_bearer(apr_pool_t *p, sk_keyring *kr, sk_db *db
     who->platform_token = json_is_true(json_object_get(claims, "platform_token"));
 
     if (!who->session_id) {
-        *reason = "token has no session";
-        return SK_AUTH_REFUSED;
+        const char *live = NULL;
+        /* a client's own token (client_credentials): the client must still be active */
+        if (!who->client_id || !json_is_string(json_object_get(claims, "token_type")) ||
+            strcmp(json_string_value(json_object_get(claims, "token_type")), "client_credentials")) {
+            *reason = "token has no session";
+            return SK_AUTH_REFUSED;
+        }
+        st = SK_QV(db, "client_live", &live, who->client_id);
+        if (st == SK_DB_NOTFOUND) {
+            *reason = "client disabled or deleted";
+            return SK_AUTH_REFUSED;
+        }
+        if (st != SK_DB_OK)
+            return SK_AUTH_UNAVAILABLE;
+        who->actor_type = json_object_get(claims, "agent_id") ? "agent" : "service";
+        who->tenant_id = claim(p, claims, "tenant_id");
+        who->partner_id = claim(p, claims, "partner_id");
+        *out = who;
+        return SK_AUTH_OK;
     }
     /* people: the session must be live, the account and its tenant active */
     st = SK_QJ(db, "session_principal", &user, who->session_id, claim(p, claims, "sub"));

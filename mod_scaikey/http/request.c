@@ -2,6 +2,7 @@
 #include "http/response.h"
 #include "scaikey.h"
 #include "core/pooljson.h"
+#include "core/secrets.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
@@ -25,7 +26,8 @@ static apr_table_t *parse_query(apr_pool_t *p, const char *args)
             *eq = '\0';
             v = eq + 1;
         }
-        if (ap_unescape_urlencoded(k) != OK || ap_unescape_urlencoded(v) != OK)
+        if (ap_unescape_urlencoded(k) != OK || ap_unescape_urlencoded(v) != OK ||
+            !sk_utf8_valid(k, strlen(k)) || !sk_utf8_valid(v, strlen(v)))
             continue;           /* an undecodable argument is ignored like an unknown one */
         if (*k)
             apr_table_add(t, k, v);
@@ -82,30 +84,26 @@ static int is_json_type(const char *ct)
     return n == 16 && !strncasecmp(ct, "application/json", 16);
 }
 
-int sk_req_read_json(sk_req *q)
+/* Reads the whole body, at most the configured size. 0, or the HTTP status of the problem
+ * (413 too large, 400 unreadable). */
+static int read_body(sk_req *q, char **out, apr_size_t *outlen)
 {
     request_rec *r = q->r;
     apr_off_t max = sk_config_max_body(q->cfg);
     apr_size_t len = 0, cap = 8192;
     char *buf;
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    json_error_t jerr;
-    json_t *doc;
     int rc;
 
-    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
-        sk_fail(q, rc == HTTP_REQUEST_ENTITY_TOO_LARGE ? rc : HTTP_BAD_REQUEST,
-                rc == HTTP_REQUEST_ENTITY_TOO_LARGE ? "Request body too large" : "Unreadable request body");
-        return DONE;
-    }
+    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK)
+        return rc == HTTP_REQUEST_ENTITY_TOO_LARGE ? rc : HTTP_BAD_REQUEST;
     if (cl && apr_atoi64(cl) > max) {
         /* say so without reading it all; small excesses are drained so the connection stays usable */
         if (apr_atoi64(cl) > 16 * max)
             r->connection->keepalive = AP_CONN_CLOSE;
         else
             ap_discard_request_body(r);
-        sk_fail(q, HTTP_REQUEST_ENTITY_TOO_LARGE, "Request body too large");
-        return DONE;
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
     buf = apr_palloc(q->p, cap);
     if (ap_should_client_block(r)) {
@@ -121,20 +119,36 @@ int sk_req_read_json(sk_req *q)
             n = ap_get_client_block(r, buf + len, cap - len - 1);
             if (n < 0) {
                 r->connection->keepalive = AP_CONN_CLOSE;
-                sk_fail(q, HTTP_BAD_REQUEST, "Unreadable request body");
-                return DONE;
+                return HTTP_BAD_REQUEST;
             }
             if (n == 0)
                 break;
             len += (apr_size_t)n;
             if ((apr_off_t)len > max) {
                 r->connection->keepalive = AP_CONN_CLOSE;
-                sk_fail(q, HTTP_REQUEST_ENTITY_TOO_LARGE, "Request body too large");
-                return DONE;
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
             }
         }
     }
     buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+int sk_req_read_json(sk_req *q)
+{
+    request_rec *r = q->r;
+    char *buf;
+    apr_size_t len;
+    json_error_t jerr;
+    json_t *doc;
+    int rc = read_body(q, &buf, &len);
+
+    if (rc) {
+        sk_fail(q, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE ? "Request body too large" : "Unreadable request body");
+        return DONE;
+    }
     if (len && !is_json_type(apr_table_get(r->headers_in, "Content-Type"))) {
         sk_fail(q, HTTP_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
         return DONE;
@@ -162,6 +176,29 @@ int sk_req_read_json(sk_req *q)
         return DONE;
     }
     q->body = doc;
+    return OK;
+}
+
+int sk_req_read_form(sk_req *q, int (*err_fn)(sk_req *q, int status, const char *error, const char *desc))
+{
+    char *buf;
+    apr_size_t len;
+    const char *ct = apr_table_get(q->r->headers_in, "Content-Type");
+    int rc = read_body(q, &buf, &len);
+    if (rc) {
+        err_fn(q, rc, "invalid_request", rc == HTTP_REQUEST_ENTITY_TOO_LARGE ? "request body too large"
+                                                                             : "unreadable request body");
+        return DONE;
+    }
+    if (len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33))) {
+        err_fn(q, HTTP_BAD_REQUEST, "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+        return DONE;
+    }
+    if (!sk_utf8_valid(buf, len)) {
+        err_fn(q, HTTP_BAD_REQUEST, "invalid_request", "the request body is not valid UTF-8");
+        return DONE;
+    }
+    q->form = parse_query(q->p, buf);
     return OK;
 }
 

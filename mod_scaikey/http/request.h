@@ -16,6 +16,7 @@ typedef struct sk_req {
     apr_table_t *path;          /* {name} segments of the route pattern */
     apr_table_t *query;         /* decoded query arguments */
     json_t *body;               /* JSON object for routes that read one (owned: freed with the pool) */
+    apr_table_t *form;          /* form fields for routes that read a form */
     const char *ip;             /* client IP (as mod_remoteip sees it) */
     const char *user_agent;
     const char *request_id;
@@ -32,6 +33,10 @@ sk_db *sk_req_db(sk_req *q);
 /* Reads and parses the JSON body. Returns OK, or the status of the error response it sent
  * (413, 415, 422). */
 int sk_req_read_json(sk_req *q);
+
+/* Reads an application/x-www-form-urlencoded body into q->form. OK, or DONE after an error
+ * response made by err_fn (the OAuth endpoints answer in RFC 6749's shape). */
+int sk_req_read_form(sk_req *q, int (*err_fn)(sk_req *q, int status, const char *error, const char *desc));
 
 /* Bearer credential from the Authorization header, or NULL. *scheme_ok is 0 when a header with
  * another scheme was sent. */

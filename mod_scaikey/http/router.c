@@ -103,7 +103,7 @@ int sk_dispatch(request_rec *r)
         if (sk_req_read_json(q) != OK)
             return OK;
     }
-    else if (ap_discard_request_body(r) != OK) {
+    else if (!(found->flags & SK_R_FORM) && ap_discard_request_body(r) != OK) {
         return OK;
     }
     if ((found->flags & SK_R_BEARER) && authenticate(q) != OK)

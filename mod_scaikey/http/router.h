@@ -10,6 +10,7 @@ typedef int (*sk_handler_fn)(sk_req *q);
 #define SK_R_JSON     0x01   /* reads a JSON object body */
 #define SK_R_BEARER   0x02   /* requires a valid bearer token (q->who) */
 #define SK_R_NODB     0x04   /* answers without the store */
+#define SK_R_FORM     0x08   /* reads a form body itself (OAuth endpoints) */
 
 typedef struct sk_route {
     const char *method;

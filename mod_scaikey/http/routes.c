@@ -2,6 +2,7 @@
 #include "http/router.h"
 #include "api/api.h"
 #include "api/crud.h"
+#include "oauth/oauth.h"
 
 /* list, create, get, patch and soft delete of a descriptor-driven resource */
 #define CRUD(path, id, res) \
@@ -18,6 +19,10 @@ const sk_route sk_routes[] = {
     /* keys */
     { "GET",  "/api/v1/platform/.well-known/jwks.json",           sk_api_jwks_platform, SK_R_PUBLIC },
     { "GET",  "/api/v1/auth/tenants/{tenant_slug}/.well-known/jwks.json", sk_api_jwks_tenant, SK_R_PUBLIC },
+
+    /* OAuth 2.0 / OpenID Connect, both flavours */
+    { "POST", "/api/v1/platform/oauth/token",                     sk_oauth_token,       SK_R_FORM, &sk_flavour_platform },
+    { "POST", "/api/v1/auth/tenants/{tenant_slug}/oauth/token",   sk_oauth_token,       SK_R_FORM, &sk_flavour_tenant },
 
     /* admin console authentication */
     { "POST", "/api/v1/admin/auth/login",                         sk_api_admin_login,   SK_R_JSON },

@@ -98,6 +98,40 @@ const sk_statement sk_statements_core[] = {
       "WHERE r.token_hash = %s AND r.used_at IS NOT NULL" },
     { "session_touch", "UPDATE sessions SET last_seen_at = now() WHERE id = %s" },
 
+    /* ---- OAuth clients: applications and MCP agents ---- */
+    { "oauth_client_platform",
+      "SELECT json_build_object('kind', 'app', 'id', a.id, 'client_id', a.client_id, "
+      "'secret_hash', a.client_secret_hash, 'application_type', a.application_type, 'scope', a.scope, "
+      "'tenant_id', a.tenant_id, 'partner_id', a.partner_id, 'allowed_scopes', a.allowed_scopes, "
+      "'token_lifetime', a.token_lifetime, 'live', a.status = 'ACTIVE')::text "
+      "FROM applications a WHERE a.client_id = %s AND a.scope = 'GLOBAL' AND a.deleted_at IS NULL" },
+    /* a client usable at a tenant's endpoints: its TENANT apps, its partner's PARTNER apps, its agents */
+    { "oauth_client_tenant",
+      "WITH args AS (SELECT %s::text AS cid, %s::text AS slug), "
+      "tn AS (SELECT t.id, t.partner_id, (t.status = 'ACTIVE' AND (p.id IS NULL OR "
+      "       (p.status = 'ACTIVE' AND p.deleted_at IS NULL))) AS live "
+      "       FROM tenants t LEFT JOIN partners p ON p.id = t.partner_id, args "
+      "       WHERE t.slug = args.slug AND t.deleted_at IS NULL), "
+      "c AS (SELECT 'app' AS kind, a.id, a.client_id, a.client_secret_hash AS secret_hash, a.application_type, "
+      "      a.scope, a.tenant_id, a.partner_id, a.allowed_scopes, a.token_lifetime, a.status = 'ACTIVE' AS live "
+      "      FROM applications a, args WHERE a.client_id = args.cid AND a.deleted_at IS NULL "
+      "      AND a.scope IN ('TENANT', 'PARTNER') "
+      "      UNION ALL "
+      "      SELECT 'agent', g.id, g.client_id, g.client_secret_hash, NULL, 'TENANT', g.tenant_id, NULL, "
+      "      g.allowed_scopes, 3600, g.status = 'ACTIVE' "
+      "      FROM mcp_agents g, args WHERE g.client_id = args.cid AND g.deleted_at IS NULL) "
+      "SELECT json_build_object('kind', c.kind, 'id', c.id, 'client_id', c.client_id, 'secret_hash', c.secret_hash, "
+      "'application_type', c.application_type, 'scope', c.scope, 'tenant_id', c.tenant_id, "
+      "'partner_id', c.partner_id, 'allowed_scopes', c.allowed_scopes, 'token_lifetime', c.token_lifetime, "
+      "'url_tenant_id', tn.id, 'live', c.live AND tn.live)::text "
+      "FROM c, tn WHERE (c.scope = 'TENANT' AND c.tenant_id = tn.id) "
+      "OR (c.scope = 'PARTNER' AND c.partner_id = tn.partner_id)" },
+    { "client_live",
+      "WITH args AS (SELECT %s::text AS cid) "
+      "SELECT 'live' FROM (SELECT a.status FROM applications a, args WHERE a.client_id = args.cid "
+      "AND a.deleted_at IS NULL UNION ALL SELECT g.status FROM mcp_agents g, args "
+      "WHERE g.client_id = args.cid AND g.deleted_at IS NULL) c WHERE c.status = 'ACTIVE'" },
+
     /* ---- tenants ---- */
     { "tenant_by_slug",
       "SELECT json_build_object('id', id, 'slug', slug, 'name', name, 'status', status, "

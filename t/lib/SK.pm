@@ -61,7 +61,8 @@ sub _http {
 #   ip      => client address sent as X-Forwarded-For
 #   ua      => User-Agent
 #   base    => another base URL
-# Returns { status, reason, headers (lower-case names), content, json }.
+# Returns { status, reason, headers (lower-case names), content, json (decoded
+# body or undef), elapsed (seconds), url }. Status 599 means no HTTP answer.
 sub req {
   my ($method, $path, %opt) = @_;
   my $url = ($opt{base} // base()) . $path;
