@@ -4,6 +4,7 @@
 #include "config.h"
 #include "startup.h"
 #include "http/router.h"
+#include "api/api.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
@@ -33,6 +34,7 @@ static int sk_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 
 static void sk_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    sk_openapi_child_init(pchild);
     sk_startup_child_init(pchild, s);
 }
 

@@ -6,6 +6,7 @@
 
 int sk_api_health(sk_req *q);
 int sk_api_openapi(sk_req *q);
+void sk_openapi_child_init(apr_pool_t *p);
 int sk_api_jwks_platform(sk_req *q);
 int sk_api_jwks_tenant(sk_req *q);
 int sk_api_admin_login(sk_req *q);

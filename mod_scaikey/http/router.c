@@ -68,15 +68,16 @@ static int authenticate(sk_req *q)
     }
 }
 
+const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, NULL };
+
 int sk_dispatch(request_rec *r)
 {
     sk_req *q = sk_req_make(r);
     const char *path = normalise(r->pool, r->uri);
-    static const sk_route *const tables[] = { sk_routes, sk_routes_admin, NULL };
     const sk_route *const *t, *rt, *found = NULL;
     int path_matched = 0;
 
-    for (t = tables; *t && !found; t++)
+    for (t = sk_route_tables; *t && !found; t++)
     for (rt = *t; rt->method; rt++) {
         apr_table_clear(q->path);
         if (!match(r->pool, rt->pattern, path, q->path))

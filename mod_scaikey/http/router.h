@@ -24,6 +24,8 @@ typedef struct sk_route {
  * routes_admin.c the admin API's special actions. */
 extern const sk_route sk_routes[];
 extern const sk_route sk_routes_admin[];
+/* every route table, NULL-terminated (router.c) */
+extern const sk_route *const sk_route_tables[];
 
 /* Handles a request for the scaikey handler. */
 int sk_dispatch(request_rec *r);

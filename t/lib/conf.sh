@@ -110,8 +110,11 @@ sk_free_port() {
 # ---------------------------------------------------------------------------------------------
 # Apache
 
+# SK_HTTPD_ENV: extra NAME=VALUE words for Apache's environment (e.g. LD_PRELOAD of a sanitizer)
 sk_httpd() {
-    env -i PATH=/usr/sbin:/usr/bin:/bin "$SK_HTTPD" "$@"
+    local -a extra=()
+    [ -n "${SK_HTTPD_ENV:-}" ] && read -r -a extra <<<"$SK_HTTPD_ENV"
+    env -i PATH=/usr/sbin:/usr/bin:/bin "${extra[@]}" "$SK_HTTPD" "$@"
 }
 
 sk_httpd_pid() {
