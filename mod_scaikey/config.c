@@ -3,6 +3,7 @@
 #include "config.h"
 #include "scaikey.h"
 #include "core/secrets.h"
+#include "guard/guard.h"
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
@@ -198,6 +199,28 @@ const command_rec sk_directives[] = {
                   "Largest accepted request body in bytes (default 65536)"),
     AP_INIT_TAKE3("ScaiKeyLoginThrottle", set_throttle, NULL, RSRC_CONF,
                   "ACCOUNT_FAILURES IP_FAILURES WINDOW_SECONDS (default 5 20 900)"),
+    /* guard directives */
+    AP_INIT_TAKE1("ScaiKeyCache", sk_guard_set_cache, NULL, RSRC_CONF,
+                  "Shared cache of the guard: PROVIDER[:ARGUMENTS] of mod_socache "
+                  "(default shmcb), or none"),
+    AP_INIT_TAKE1("ScaiKeyRevocationDelay", sk_guard_set_delay, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                  "Seconds a verified credential is trusted before its liveness is checked again "
+                  "(default 5)"),
+    AP_INIT_ITERATE("ScaiKeyAudience", sk_guard_set_audience, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                    "Audiences accepted in JWTs here (any one of them); default: any"),
+    AP_INIT_TAKE1("ScaiKeyUserClaim", sk_guard_set_user_claim, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                  "Claim that becomes the Apache user (REMOTE_USER); default sub"),
+    AP_INIT_TAKE1("ScaiKeyResourceMetadata", sk_guard_set_resource_metadata, NULL,
+                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                  "URL or path of this location's RFC 9728 metadata, named in WWW-Authenticate"),
+    AP_INIT_TAKE1("ScaiKeyResource", sk_guard_set_resource, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                  "Resource identifier served by SetHandler scaikey-resource-metadata"),
+    AP_INIT_ITERATE("ScaiKeyScopesSupported", sk_guard_set_scopes_supported, NULL,
+                    RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                    "Scopes listed by SetHandler scaikey-resource-metadata"),
+    AP_INIT_FLAG("ScaiKeyMCPEndpoint", sk_guard_set_mcp, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                 "On: MCP agents may call only their allowed tools here (default Off)"),
+    /* end of guard directives */
     { NULL }
 };
 

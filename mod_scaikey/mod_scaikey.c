@@ -4,10 +4,13 @@
 #include "config.h"
 #include "startup.h"
 #include "http/router.h"
+#include "guard/guard.h"
 #include "api/api.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
+#include <http_core.h>
+#include <apr_strings.h>
 #include <apr_optional.h>
 #include <mod_dbd.h>
 
@@ -50,6 +53,28 @@ static int sk_handler(request_rec *r)
     return sk_dispatch(r);
 }
 
+/* The API's locations name no files: like mod_proxy, claim the request before the directory walk,
+ * so an id of any length in the path reaches the router instead of the filesystem. */
+static int sk_translate_name(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *h = NULL, *err = NULL;
+    if (d && d->expr_handler)
+        h = ap_expr_str_exec(r, d->expr_handler, &err);
+    else if (d)
+        h = d->handler;
+    if (!h || strcmp(h, SK_HANDLER))
+        return DECLINED;
+    r->filename = apr_pstrcat(r->pool, "scaikey:", r->uri, NULL);
+    apr_table_setn(r->notes, "scaikey-api", "1");
+    return OK;
+}
+
+static int sk_map_to_storage(request_rec *r)
+{
+    return apr_table_get(r->notes, "scaikey-api") ? OK : DECLINED;
+}
+
 static void sk_register_hooks(apr_pool_t *p)
 {
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
@@ -57,12 +82,15 @@ static void sk_register_hooks(apr_pool_t *p)
     /* mod_dbd sets up its connection pool in its own child_init */
     ap_hook_child_init(sk_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sk_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(sk_translate_name, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(sk_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
+    sk_guard_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(scaikey) = {
     STANDARD20_MODULE_STUFF,
-    NULL,                 /* per-directory config */
-    NULL,
+    sk_guard_dir_create,  /* per-directory config (the guard's) */
+    sk_guard_dir_merge,
     sk_config_create,     /* per-server config */
     sk_config_merge,
     sk_directives,

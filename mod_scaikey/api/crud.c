@@ -20,6 +20,17 @@ static const char *str(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* "Identity provider not found" */
+static const char *not_found(apr_pool_t *p, const sk_resource *res)
+{
+    char *s = apr_pstrcat(p, res->singular, " not found", NULL), *c;
+    s[0] = (char)apr_toupper(s[0]);
+    for (c = s; *c; c++)
+        if (*c == '_')
+            *c = ' ';
+    return s;
+}
+
 int sk_admin_gate(sk_req *q, int write)
 {
     const char *detail;
@@ -48,8 +59,7 @@ int sk_admin_load(sk_req *q, const sk_resource *res, const char *id, json_t **ro
         return sk_fail_unavailable(q), DONE;
     /* ids are short prefixed tokens: anything else cannot name a row */
     if (!id || strlen(id) > 64)
-        return sk_fail(q, HTTP_NOT_FOUND, apr_psprintf(q->p, "%c%s not found",
-                       apr_toupper(res->singular[0]), res->singular + 1)), DONE;
+        return sk_fail(q, HTTP_NOT_FOUND, not_found(q->p, res)), DONE;
     st = sk_store_get(db, res, id, row);
     if (st == SK_DB_OK) {
         sk_pool_json(q->p, *row);
@@ -61,8 +71,7 @@ int sk_admin_load(sk_req *q, const sk_resource *res, const char *id, json_t **ro
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0601) "%s get: %s", res->name, sk_db_error(db));
         return sk_fail_unavailable(q), DONE;
     }
-    sk_fail(q, HTTP_NOT_FOUND, apr_psprintf(q->p, "%c%s not found", apr_toupper(res->singular[0]),
-                                            res->singular + 1));
+    sk_fail(q, HTTP_NOT_FOUND, not_found(q->p, res));
     return DONE;
 }
 
@@ -339,9 +348,13 @@ int sk_crud_create(sk_req *q)
         return sk_fail_unavailable(q);
     memset(&w, 0, sizeof(w));
     errs = sk_pool_json(q->p, json_array());
+    /* a tier that may never make this kind of object is told so before anything else */
+    if (sk_policy_may_create(q->who, res->name, res->scope_col ? str(values, res->scope_col) : NULL) != SK_ALLOW)
+        return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
     /* a tenant_admin's objects live in their tenant unless they say otherwise */
     if (res->tenant_col && !strcmp(res->tenant_col, "tenant_id") && !json_object_get(values, "tenant_id") &&
-        q->who->user_id && q->who->tenant_id && sk_role_rank(q->who->role) == 1)
+        q->who->user_id && q->who->tenant_id && sk_role_rank(q->who->role) == 1 &&
+        (!res->scope_col || (str(values, res->scope_col) && !strcmp(str(values, res->scope_col), "TENANT"))))
         json_object_set_new(values, "tenant_id", json_string(q->who->tenant_id));
     if (resolve_refs(q, values, &w, errs) != 0)
         return sk_fail_unavailable(q);
@@ -435,8 +448,7 @@ int sk_crud_patch(sk_req *q)
     if (st != SK_DB_OK) {
         sk_db_rollback(db);
         if (st == SK_DB_NOTFOUND)
-            return sk_fail(q, HTTP_NOT_FOUND, apr_psprintf(q->p, "%c%s not found",
-                           apr_toupper(res->singular[0]), res->singular + 1));
+            return sk_fail(q, HTTP_NOT_FOUND, not_found(q->p, res));
         return sk_fail_write(q, res, db, st);
     }
     return sk_reply(q, HTTP_OK, json_incref(json_object_get(updated, "o")));
@@ -453,10 +465,10 @@ int sk_crud_delete(sk_req *q)
 
     if (sk_admin_gate(q, 1) != OK || sk_admin_load(q, res, sk_req_param(q, res->id_param), &row, &w) != OK)
         return OK;
-    if (sk_policy_decide(q->who, res->name, SK_ACT_DELETE, &w) != SK_ALLOW)
-        return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
     if (h && h->prepare_delete && h->prepare_delete(q, row) != OK)
         return OK;
+    if (sk_policy_decide(q->who, res->name, SK_ACT_DELETE, &w) != SK_ALLOW)
+        return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
     db = sk_req_db(q);
     if ((st = sk_db_begin(db)) == SK_DB_OK && (st = sk_store_delete(db, res, w.id)) == SK_DB_OK) {
         if (h && h->after_delete)
@@ -468,8 +480,7 @@ int sk_crud_delete(sk_req *q)
     if (st != SK_DB_OK) {
         sk_db_rollback(db);
         if (st == SK_DB_NOTFOUND)
-            return sk_fail(q, HTTP_NOT_FOUND, apr_psprintf(q->p, "%c%s not found",
-                           apr_toupper(res->singular[0]), res->singular + 1));
+            return sk_fail(q, HTTP_NOT_FOUND, not_found(q->p, res));
         return sk_fail_write(q, res, db, st);
     }
     return sk_reply_empty(q);

@@ -347,8 +347,14 @@ static int valid_redirect(const char *u)
     for (c = u; *c; c++)
         if ((unsigned char)*c <= 0x20 || *c == 0x7f)
             return 0;
-    if ((!strncmp(u, "http:", 5) || !strncmp(u, "https:", 6)) && strncmp(colon, "://", 3))
+    if (!strncasecmp(u, "javascript:", 11) || !strncasecmp(u, "data:", 5) || !strncasecmp(u, "vbscript:", 9) ||
+        !strncasecmp(u, "file:", 5))
         return 0;
+    if (!strncasecmp(u, "http:", 5) || !strncasecmp(u, "https:", 6)) {
+        const char *host = colon + 3;
+        if (strncmp(colon, "://", 3) || !*host || *host == '/' || *host == '?' || *host == ':' || *host == '@')
+            return 0;
+    }
     return 1;
 }
 

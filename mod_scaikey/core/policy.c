@@ -120,7 +120,7 @@ static sk_decision applications(const sk_principal *who, const sk_reach *r, sk_a
         visible = 1;                                    /* every admin sees the platform's apps */
     else if (partner)
         visible = r->partner_id ? same(w->partner_id, r->partner_id)
-                                : same(w->partner_id, who->partner_id);  /* a tenant's parent partner */
+                                : same(w->partner_id, who->tenant_partner_id);  /* the tenant's partner */
     else
         visible = tenant_app && within(r, w);
     if (!visible)
@@ -191,6 +191,24 @@ sk_decision sk_policy_decide(const sk_principal *who, const char *res, sk_act ac
         return act == SK_ACT_READ ? SK_ALLOW : SK_DENY;
 
     return SK_DENY;
+}
+
+sk_decision sk_policy_may_create(const sk_principal *who, const char *res, const char *scope)
+{
+    int k = rank(who);
+    if (k < 1)
+        return SK_DENY;
+    if (!strcmp(res, SK_RES_PARTNER) || !strcmp(res, SK_RES_SETTINGS))
+        return k == 3 ? SK_ALLOW : SK_DENY;
+    if (!strcmp(res, SK_RES_TENANT))
+        return k >= 2 ? SK_ALLOW : SK_DENY;
+    if (!strcmp(res, SK_RES_APP) && scope) {
+        if (!strcmp(scope, "GLOBAL"))
+            return k == 3 ? SK_ALLOW : SK_DENY;
+        if (!strcmp(scope, "PARTNER"))
+            return k >= 2 ? SK_ALLOW : SK_DENY;
+    }
+    return SK_ALLOW;
 }
 
 int sk_policy_may_grant(const sk_principal *who, const char *role)

@@ -59,6 +59,10 @@ sk_reach sk_policy_reach(const sk_principal *who);
 /* May the caller take act on resource at w? (For create, w describes the object to be made.) */
 sk_decision sk_policy_decide(const sk_principal *who, const char *resource, sk_act act, const sk_where *w);
 
+/* May the caller's tier create this kind of object at all (before looking at where)?
+ * scope: an application's scope, or NULL. */
+sk_decision sk_policy_may_create(const sk_principal *who, const char *resource, const char *scope);
+
 /* Rank of a role: user 0, tenant_admin 1, partner_admin 2, super_admin 3; -1 unknown. */
 int sk_role_rank(const char *role);
 /* May the caller give (or take away) this role? */

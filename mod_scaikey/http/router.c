@@ -68,7 +68,7 @@ static int authenticate(sk_req *q)
     }
 }
 
-const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, NULL };
+const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, sk_routes_keys, NULL };
 
 int sk_dispatch(request_rec *r)
 {

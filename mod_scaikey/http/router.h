@@ -24,6 +24,7 @@ typedef struct sk_route {
  * routes_admin.c the admin API's special actions. */
 extern const sk_route sk_routes[];
 extern const sk_route sk_routes_admin[];
+extern const sk_route sk_routes_keys[];
 /* every route table, NULL-terminated (router.c) */
 extern const sk_route *const sk_route_tables[];
 

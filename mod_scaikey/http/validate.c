@@ -93,6 +93,15 @@ static int check_string(const sk_field *f, json_t *v, json_t *errs)
         }
         return 0;
     }
+    if (f->min >= 1 && len > 0) {
+        const char *c;
+        for (c = s; *c && strchr(" \t\r\n\v\f", *c); c++)
+            ;
+        if (!*c) {
+            add(errs, f->name, "String should not be blank", "string_too_short");
+            return 1;
+        }
+    }
     if (len < f->min) {
         snprintf(msg, sizeof msg, "String should have at least %ld character%s", f->min, f->min == 1 ? "" : "s");
         add(errs, f->name, msg, "string_too_short");

@@ -265,6 +265,39 @@ static const char *list_where(argv_t *a, const sk_resource *res, const sk_list_s
     return f.sql;
 }
 
+static int counted_table(const char *table)
+{
+    static const char *const counted[] = { "users", "groups", "applications", "identity_providers",
+                                           "mcp_agents", NULL };
+    const char *const *c;
+    for (c = counted; *c; c++)
+        if (!strcmp(*c, table))
+            return 1;
+    return 0;
+}
+
+/* The total of a list: from row_counts when the list is one tenant's (or everything) without
+ * other filters, else counted. */
+static const char *total_sql(argv_t *a, const sk_resource *res, const sk_list_spec *s, const char *where)
+{
+    apr_pool_t *p = a->p;
+    const char *tenant = s->filters ? apr_table_get(s->filters, "tenant_id") : NULL;
+    int only_tenant_filter = !s->filters || apr_is_empty_table(s->filters) ||
+                             (apr_table_elts(s->filters)->nelts == 1 && tenant);
+    if (counted_table(res->table) && only_tenant_filter && !(s->search && *s->search) && !s->reach.partner_id) {
+        if (s->reach.tenant_id && !res->scope_col && (!tenant || !strcmp(tenant, s->reach.tenant_id)))
+            return apr_psprintf(p, "(SELECT coalesce(sum(n), 0) FROM row_counts WHERE table_name = '%s' "
+                                   "AND tenant_id = %s)", res->table, param(a, s->reach.tenant_id));
+        if (s->reach.all && tenant)
+            return apr_psprintf(p, "(SELECT coalesce(sum(n), 0) FROM row_counts WHERE table_name = '%s' "
+                                   "AND tenant_id = %s)", res->table, param(a, tenant));
+        if (s->reach.all)
+            return apr_psprintf(p, "(SELECT coalesce(sum(n), 0) FROM row_counts WHERE table_name = '%s')",
+                                res->table);
+    }
+    return apr_psprintf(p, "(SELECT count(*) FROM %s t WHERE %s)", res->table, where);
+}
+
 sk_db_status sk_store_list(sk_db *db, const sk_resource *res, const sk_list_spec *s, json_t **out)
 {
     apr_pool_t *p = sk_db_pool(db);
@@ -273,12 +306,14 @@ sk_db_status sk_store_list(sk_db *db, const sk_resource *res, const sk_list_spec
     const char *limit = param(&a, apr_itoa(p, s->per_page));
     const char *offset = param(&a, apr_ltoa(p, (long)(s->page - 1) * s->per_page));
     w = list_where(&a, res, s);
+    /* the page's ids first (an index-only walk), then only those rows are read and rendered */
     sql = apr_psprintf(p,
-        "SELECT json_build_object('total', (SELECT count(*) FROM %s t WHERE %s), "
+        "SELECT json_build_object('total', %s, "
         "'items', coalesce((SELECT json_agg(x.o ORDER BY x.n) FROM "
-        "(SELECT %s AS o, row_number() OVER (ORDER BY %s) AS n FROM %s t WHERE %s ORDER BY %s "
-        "LIMIT %s::int OFFSET %s::int) x), '[]'::json))::text",
-        res->table, w, object_sql(p, res), order, res->table, w, order, limit, offset);
+        "(SELECT %s AS o, k.n FROM (SELECT pg.id, row_number() OVER () AS n FROM "
+        "(SELECT t.id FROM %s t WHERE %s ORDER BY %s LIMIT %s::int OFFSET %s::int) pg) k "
+        "JOIN %s t ON t.id = k.id) x), '[]'::json))::text",
+        total_sql(&a, res, s, w), object_sql(p, res), res->table, w, order, limit, offset, res->table);
     return run_json(db, &a, sql, out);
 }
 

@@ -96,6 +96,17 @@ static sk_db_status select_rows(sk_db *db, const char *label, int n, const char 
         return SK_DB_ERROR;
     *res = NULL;
     rv = apr_dbd_pselect(db->dbd->driver, db->p, db->dbd->handle, res, stmt, 1, n, (const char **)args);
+    if (rv != 0 && label[0] != '\n' && !db->txn) {
+        /* mod_dbd re-opens a connection that broke (PostgreSQL restarted) in place: the statements
+         * prepared on the old session are gone, though this connection's table still lists them */
+        const char *msg = apr_dbd_error(db->dbd->driver, db->dbd->handle, rv);
+        if (msg && strstr(msg, "prepared statement \"") && strstr(msg, "does not exist")) {
+            apr_hash_clear(db->dbd->prepared);
+            if (!(stmt = prepared(db, label)))
+                return SK_DB_ERROR;
+            rv = apr_dbd_pselect(db->dbd->driver, db->p, db->dbd->handle, res, stmt, 1, n, (const char **)args);
+        }
+    }
     if (rv != 0)
         return classify(db, rv);
     return SK_DB_OK;

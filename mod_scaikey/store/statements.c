@@ -190,7 +190,7 @@ const sk_statement sk_statements_core[] = {
     { NULL, NULL }
 };
 
-static const sk_statement *const tables[] = { sk_statements_core, sk_statements_admin, NULL };
+static const sk_statement *const tables[] = { sk_statements_core, sk_statements_admin, sk_statements_keys, NULL };
 
 const char *sk_statement_sql(const char *label)
 {

@@ -11,6 +11,7 @@ typedef struct {
  * each group of endpoints may keep its own table (listed in sk_statement_tables). */
 extern const sk_statement sk_statements_core[];
 extern const sk_statement sk_statements_admin[];
+extern const sk_statement sk_statements_keys[];
 
 /* NULL when unknown. */
 const char *sk_statement_sql(const char *label);

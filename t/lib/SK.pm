@@ -493,3 +493,114 @@ sub stop {
 sub DESTROY { $_[0]->stop }
 
 1;
+
+# ---------------------------------------------------------------------------
+# Admin API resources (t/3*.t)
+
+package SK;
+
+push @EXPORT_OK, qw(admin_path admin_req admin_create admin_token admin_list_all query_string
+                    ids_of sha256_hex db_tables_containing);
+
+my %ADMIN_PATH = (
+  partners             => '/api/v1/admin/partners',
+  tenants              => '/api/v1/admin/tenants',
+  users                => '/api/v1/admin/users',
+  groups               => '/api/v1/admin/groups',
+  applications         => '/api/v1/admin/applications',
+  'identity-providers' => '/api/v1/admin/identity-providers',
+  agents               => '/api/v1/admin/agents',
+);
+
+# admin_path('users' [, $id]) -> '/api/v1/admin/users' or '/api/v1/admin/users/<id>'
+sub admin_path {
+  my ($res, $id) = @_;
+  my $p = $ADMIN_PATH{$res} // die "admin_path: unknown resource $res\n";
+  return defined $id ? "$p/$id" : $p;
+}
+
+# query_string(k => v, ...) -> '?k=v&...' ('' when empty); values are percent-encoded.
+sub query_string {
+  my (@kv) = @_;
+  return '' unless @kv;
+  my $enc = sub {
+    my $s = shift;
+    utf8::encode($s) if utf8::is_utf8($s);
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+  };
+  my @parts;
+  while (my ($k, $v) = splice(@kv, 0, 2)) {
+    push @parts, $enc->($k) . '=' . $enc->($v // '');
+  }
+  return '?' . join('&', @parts);
+}
+
+# admin_req($token, $method, $resource_or_path [, $id], %req_options)
+# $resource_or_path is a resource name ('users') or a path starting with '/'.
+sub admin_req {
+  my ($token, $method, $what, @rest) = @_;
+  my $id = (@rest % 2) ? shift @rest : undef;
+  my $path = $what =~ m{\A/} ? $what : admin_path($what, $id);
+  return req($method, $path, token => $token, @rest);
+}
+
+# admin_create($token, $resource, \%body) -> created object (dies unless 201)
+sub admin_create {
+  my ($token, $res, $body) = @_;
+  my $r = req(POST => admin_path($res), token => $token, json => $body);
+  die "admin_create $res: $r->{status} $r->{content}\n"
+    unless $r->{status} == 201 && ref $r->{json} eq 'HASH' && defined $r->{json}{id};
+  return $r->{json};
+}
+
+# admin_token(email => ..., password => ...) -> access token of a fresh login (dies on failure)
+sub admin_token {
+  my (%o) = @_;
+  my ($j, $r) = admin_login(%o);
+  die "admin_token: login of " . ($o{email} // admin_email()) . " failed: $r->{status} $r->{content}\n"
+    unless $j && $j->{access_token};
+  return $j->{access_token};
+}
+
+# admin_list_all($token, $resource, %query) -> ($items_arrayref, $first_response)
+# Walks every page (per_page 100). $items is undef when a page is not a 200.
+sub admin_list_all {
+  my ($token, $res, %q) = @_;
+  my (@items, $first);
+  for (my $page = 1; $page <= 1000; $page++) {
+    my $r = req(GET => admin_path($res) . query_string(%q, per_page => 100, page => $page), token => $token);
+    $first //= $r;
+    return (undef, $r) unless $r->{status} == 200 && ref $r->{json} eq 'HASH'
+      && ref $r->{json}{items} eq 'ARRAY' && ref $r->{json}{pagination} eq 'HASH';
+    push @items, @{ $r->{json}{items} };
+    last if $page >= ($r->{json}{pagination}{total_pages} // 0) || !@{ $r->{json}{items} };
+  }
+  return (\@items, $first);
+}
+
+# db_tables_containing($text) -> names of the tables of the database (schema public) in which
+# some row, read as text, contains $text (bytea columns read as hex, so sealed data never matches).
+sub db_tables_containing {
+  my ($needle) = @_;
+  die "db_tables_containing: empty text\n" unless defined $needle && length $needle;
+  my @tables = psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                    . "AND table_type = 'BASE TABLE' ORDER BY table_name");
+  die "db_tables_containing: no tables\n" unless @tables;
+  my $q = sql_quote($needle);
+  my $sql = join(' UNION ALL ', map {
+    sprintf('SELECT %s FROM %s x WHERE strpos(x::text, %s) > 0', sql_quote($_), qq{"$_"}, $q)
+  } @tables);
+  utf8::encode($sql) if utf8::is_utf8($sql);
+  my %hit = map { $_ => 1 } grep { length } psql($sql);
+  return sort keys %hit;
+}
+
+# ids_of($response_or_items) -> ids of a list answer's items (or of an items array)
+sub ids_of {
+  my ($x) = @_;
+  my $items = ref $x eq 'ARRAY' ? $x : (ref $x->{json} eq 'HASH' ? $x->{json}{items} : undef);
+  return map { $_->{id} } grep { ref $_ eq 'HASH' } @{ $items // [] };
+}
+
+1;

@@ -1,0 +1,564 @@
+/* Credentials to identities, with the shared cache in front of the work.
+ *
+ * A credential is verified once: a JWT's signature (pinned algorithm, known kid), issuer, exp/nbf;
+ * an API key by its digest in the store. The identity that results is cached under the SHA-256 of
+ * the credential, never beyond the credential's expiry. Its liveness (session not ended, client,
+ * key, user, tenant and agent still active) was confirmed in the store at a recorded time; a
+ * request that finds that time older than the location's revocation delay confirms it again.
+ * When the store cannot be reached the guard keeps serving what it has verified (fail-static):
+ * cached identities, and JWTs whose signature checks out with the keys in memory. A refusal found
+ * in the store is cached for the revocation delay, so a revoked credential costs one query per
+ * delay, not one per request. */
+#include "guard/internal.h"
+#include "scaikey.h"
+#include "config.h"
+#include "startup.h"
+#include "core/tokens.h"
+#include "core/principal.h"
+#include "core/apikeys.h"
+#include "core/secrets.h"
+#include "core/pooljson.h"
+#include "http/validate.h"
+
+#include <apr_strings.h>
+#include <apr_atomic.h>
+
+APLOG_USE_MODULE(scaikey);
+
+#define MAX_LIFETIME     apr_time_from_sec(3600)   /* an entry of a credential without expiry */
+#define KEY_RELOAD_GAP   apr_time_from_sec(1)      /* forced key reloads for unknown kids */
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static const char *pstr(apr_pool_t *p, json_t *o, const char *k)
+{
+    const char *v = str(o, k);
+    return v ? apr_pstrdup(p, v) : NULL;
+}
+
+/* ---- the credential ---- */
+
+static const char *trim(apr_pool_t *p, const char *s)
+{
+    apr_size_t n;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return apr_pstrndup(p, s, n);
+}
+
+sk_credential sk_guard_credential(request_rec *r)
+{
+    sk_credential c = { SK_CRED_NONE, NULL, NULL };
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    const char *key = apr_table_get(r->headers_in, "X-API-Key");
+    const char *bearer = NULL;
+
+    if (h) {
+        while (*h == ' ' || *h == '\t')
+            h++;
+        /* another scheme (Basic, ...) carries nothing the guard accepts: as if none were sent */
+        if (!strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || h[6] == '\t' || h[6] == '\0'))
+            bearer = trim(r->pool, h + 6);
+    }
+    if (bearer && key) {
+        c.kind = SK_CRED_MALFORMED;
+        c.problem = "more than one credential (Authorization and X-API-Key)";
+        return c;
+    }
+    if (key) {
+        c.value = trim(r->pool, key);
+        c.kind = *c.value ? SK_CRED_APIKEY : SK_CRED_MALFORMED;
+        c.problem = "empty X-API-Key header";
+        return c;
+    }
+    if (bearer) {
+        c.value = bearer;
+        if (!*bearer) {
+            c.kind = SK_CRED_MALFORMED;
+            c.problem = "empty bearer credential";
+        }
+        else
+            c.kind = sk_apikey_looks_like(bearer) ? SK_CRED_APIKEY : SK_CRED_JWT;
+        return c;
+    }
+    /* The SSO session cookie of the hosted login will be read here, when no header carries a
+     * credential: a third kind that resolves to the session's identity. */
+    return c;
+}
+
+/* ---- identities and their cache entries ---- */
+
+static void put_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static void put_json(json_t *o, const char *k, json_t *v)
+{
+    if (v)
+        json_object_set(o, k, v);
+}
+
+/* The cache entry: everything but the credential and its claims (a JWT carries those itself). */
+static char *identity_dump(const sk_identity *id)
+{
+    json_t *o = json_object();
+    char *text;
+    json_object_set_new(o, "k", json_string(id->kind == SK_CRED_JWT ? "jwt" : "api_key"));
+    put_str(o, "sub", id->sub);
+    put_str(o, "uid", id->user_id);
+    put_str(o, "tid", id->tenant_id);
+    put_str(o, "tsl", id->tenant_slug);
+    put_str(o, "pid", id->partner_id);
+    put_str(o, "scope", id->scope);
+    put_str(o, "cid", id->client_id);
+    put_str(o, "email", id->email);
+    put_str(o, "agent", id->agent_id);
+    put_str(o, "key", id->key_id);
+    put_str(o, "iss", id->iss);
+    put_json(o, "aud", id->aud);
+    put_json(o, "roles", id->roles);
+    put_json(o, "groups", id->groups);
+    put_json(o, "tools", id->tools);
+    if (id->rpm > 0)
+        json_object_set_new(o, "rpm", json_integer(id->rpm));
+    json_object_set_new(o, "exp", json_integer(id->exp));
+    json_object_set_new(o, "chk", json_integer(id->checked));
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/* o is owned by the pool; the identity borrows from it. */
+static sk_identity *identity_load(apr_pool_t *p, json_t *o, const sk_credential *cred)
+{
+    sk_identity *id = apr_pcalloc(p, sizeof(*id));
+    const char *k = str(o, "k");
+    if (!k || !str(o, "sub"))
+        return NULL;
+    id->kind = !strcmp(k, "jwt") ? SK_CRED_JWT : SK_CRED_APIKEY;
+    if (id->kind != cred->kind)
+        return NULL;
+    id->credential = cred->value;
+    id->sub = str(o, "sub");
+    id->user_id = str(o, "uid");
+    id->tenant_id = str(o, "tid");
+    id->tenant_slug = str(o, "tsl");
+    id->partner_id = str(o, "pid");
+    id->scope = str(o, "scope");
+    id->client_id = str(o, "cid");
+    id->email = str(o, "email");
+    id->agent_id = str(o, "agent");
+    id->key_id = str(o, "key");
+    id->iss = str(o, "iss");
+    id->aud = json_object_get(o, "aud");
+    id->roles = json_object_get(o, "roles");
+    id->groups = json_object_get(o, "groups");
+    id->tools = json_object_get(o, "tools");
+    id->rpm = (int)json_integer_value(json_object_get(o, "rpm"));
+    id->exp = json_integer_value(json_object_get(o, "exp"));
+    id->checked = (apr_time_t)json_integer_value(json_object_get(o, "chk"));
+    if (!json_is_array(id->roles))
+        id->roles = sk_pool_json(p, json_array());
+    if (!json_is_array(id->groups))
+        id->groups = sk_pool_json(p, json_array());
+    return id;
+}
+
+static void remember(request_rec *r, const unsigned char key[32], const sk_identity *id)
+{
+    apr_time_t now = apr_time_now(), expiry = now + MAX_LIFETIME;
+    char *text;
+    if (!sk_guard_cache_enabled())
+        return;
+    if (id->exp && apr_time_from_sec(id->exp) < expiry)
+        expiry = apr_time_from_sec(id->exp);
+    if (expiry <= now || !(text = identity_dump(id)))
+        return;
+    sk_guard_cache_put(r, key, expiry, text, (unsigned int)strlen(text));
+    free(text);
+}
+
+/* A refusal found in the store holds for the revocation delay (at least a second). */
+static void remember_refusal(request_rec *r, const unsigned char key[32], const char *reason, int delay)
+{
+    json_t *o;
+    char *text;
+    if (!sk_guard_cache_enabled())
+        return;
+    o = json_pack("{s:s}", "bad", reason ? reason : "credential refused");
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return;
+    sk_guard_cache_put(r, key, apr_time_now() + apr_time_from_sec(delay > 0 ? delay : 1), text,
+                       (unsigned int)strlen(text));
+    free(text);
+}
+
+/* ---- what the store says ---- */
+
+/* Tenant, groups and agent of the identity; refuses a suspended tenant or a disabled agent. */
+static sk_guard_status load_context(request_rec *r, sk_db *db, sk_identity *id, const char **reason)
+{
+    json_t *ctx = NULL, *tenant, *agent, *groups;
+    sk_db_status st = sk_db_json_sql(db, sk_guard_sql_context, 3,
+                                     SK_ARGS(id->user_id, id->tenant_id, id->agent_id), &ctx);
+    if (st != SK_DB_OK) {
+        sk_guard_db_failed(r, st == SK_DB_NOTFOUND ? SK_DB_ERROR : st);
+        return SK_GUARD_UNAVAILABLE;
+    }
+    sk_pool_json(r->pool, ctx);
+    tenant = json_object_get(ctx, "tenant");
+    if (id->tenant_id) {
+        if (!json_is_object(tenant)) {
+            *reason = "tenant not found";
+            return SK_GUARD_REFUSED;
+        }
+        if (!json_is_true(json_object_get(tenant, "live"))) {
+            *reason = "tenant suspended";
+            return SK_GUARD_REFUSED;
+        }
+        id->tenant_slug = str(tenant, "slug");
+    }
+    groups = json_object_get(ctx, "groups");
+    id->groups = json_is_array(groups) ? groups : sk_pool_json(r->pool, json_array());
+    if (id->agent_id) {
+        agent = json_object_get(ctx, "agent");
+        if (!json_is_object(agent)) {
+            *reason = "agent not found";
+            return SK_GUARD_REFUSED;
+        }
+        if (!json_is_true(json_object_get(agent, "live"))) {
+            *reason = "agent disabled";
+            return SK_GUARD_REFUSED;
+        }
+        id->rpm = (int)json_integer_value(json_object_get(agent, "rate_limit_rpm"));
+        id->tools = json_is_array(json_object_get(agent, "allowed_tools"))
+                        ? json_object_get(agent, "allowed_tools") : sk_pool_json(r->pool, json_array());
+        if (!id->client_id)
+            id->client_id = str(agent, "client_id");
+    }
+    id->checked = apr_time_now();
+    return SK_GUARD_OK;
+}
+
+static json_t *role_list(apr_pool_t *p, const char *role)
+{
+    json_t *a = sk_pool_json(p, json_array());
+    if (role)
+        json_array_append_new(a, json_string(role));
+    return a;
+}
+
+/* ---- JWTs ---- */
+
+static int acceptable_issuer(apr_pool_t *p, const sk_config *cfg, const char *iss)
+{
+    const char *tenants;
+    apr_size_t n;
+    if (!iss || !cfg->issuer)
+        return 0;
+    if (!strcmp(iss, sk_config_platform_issuer(p, cfg)))
+        return 1;
+    tenants = apr_pstrcat(p, cfg->issuer, "/api/v1/auth/tenants/", NULL);
+    n = strlen(tenants);
+    return !strncmp(iss, tenants, n) && sk_valid_slug(iss + n);
+}
+
+/* Signature, times and issuer; no store needed unless the kid is new to this process. */
+static sk_guard_status verify_jwt(request_rec *r, const char *token, json_t **out, const char **reason)
+{
+    static volatile apr_uint64_t last_reload;
+    sk_config *cfg = sk_config_get(r->server);
+    sk_keyring *kr = sk_startup_keyring();
+    long long now = (long long)apr_time_sec(apr_time_now());
+    int leeway = sk_config_clock_skew(cfg);
+    json_t *claims;
+
+    *out = NULL;
+    if (!kr) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SKLOGNO(0807)
+                      "AuthType ScaiKey needs ScaiKeyIssuer and ScaiKeyMasterKeyFile in the main server");
+        *reason = "no verification keys";
+        return SK_GUARD_UNAVAILABLE;
+    }
+    if (sk_keyring_count(kr) == 0) {
+        /* this process started while the store was down: load the keys first */
+        if (sk_guard_db(r) && sk_startup_ensure(r->server, r->pool) != 0)
+            sk_guard_db_failed(r, SK_DB_ERROR);
+        if (sk_keyring_count(kr) == 0) {
+            *reason = "no verification keys";
+            return SK_GUARD_UNAVAILABLE;
+        }
+    }
+    claims = sk_token_verify(r->pool, kr, token, NULL, NULL, leeway, now, reason);
+    if (!claims && *reason && !strcmp(*reason, "unknown key")) {
+        /* a key made by another server or process since the last load; at most once a second,
+         * so that made-up kids cannot turn every request into a query */
+        apr_time_t t = apr_time_now();
+        apr_uint64_t last = apr_atomic_read64(&last_reload);
+        sk_db *db;
+        if (t - (apr_time_t)last >= KEY_RELOAD_GAP &&
+            apr_atomic_cas64(&last_reload, (apr_uint64_t)t, last) == last && (db = sk_guard_db(r))) {
+            sk_db_status st = sk_keyring_refresh(kr, db, r->pool, 1);
+            if (st != SK_DB_OK)
+                sk_guard_db_failed(r, st);
+            claims = sk_token_verify(r->pool, kr, token, NULL, NULL, leeway, now, reason);
+        }
+    }
+    if (!claims)
+        return SK_GUARD_REFUSED;
+    sk_pool_json(r->pool, claims);
+    if (!acceptable_issuer(r->pool, cfg, str(claims, "iss"))) {
+        *reason = "issuer mismatch";
+        return SK_GUARD_REFUSED;
+    }
+    *out = claims;
+    return SK_GUARD_OK;
+}
+
+static sk_identity *jwt_identity(apr_pool_t *p, const char *token, json_t *claims)
+{
+    sk_identity *id = apr_pcalloc(p, sizeof(*id));
+    json_t *exp = json_object_get(claims, "exp");
+    id->kind = SK_CRED_JWT;
+    id->credential = token;
+    id->claims = claims;
+    id->sub = str(claims, "sub");
+    if (str(claims, "sid"))
+        id->user_id = id->sub;
+    id->tenant_id = str(claims, "tenant_id");
+    id->partner_id = str(claims, "partner_id");
+    id->scope = str(claims, "scope");
+    id->client_id = str(claims, "client_id");
+    id->email = str(claims, "email");
+    id->agent_id = str(claims, "agent_id");
+    id->iss = str(claims, "iss");
+    id->aud = json_object_get(claims, "aud");
+    id->roles = role_list(p, str(claims, "role"));
+    id->groups = sk_pool_json(p, json_array());
+    id->exp = json_is_number(exp) ? (long long)json_number_value(exp) : 0;
+    return id;
+}
+
+/* The session (people) or the client (client_credentials) must still be live: the core's check,
+ * the one the API makes on every request. Then the tenant, groups and agent. */
+static sk_guard_status check_jwt(request_rec *r, sk_identity *id, const char **reason)
+{
+    sk_config *cfg = sk_config_get(r->server);
+    sk_principal *who = NULL;
+    sk_db *db = sk_guard_db(r);
+    if (!db)
+        return SK_GUARD_UNAVAILABLE;
+    switch (sk_principal_from_bearer(r->pool, sk_startup_keyring(), db, id->iss, sk_config_clock_skew(cfg),
+                                     id->credential, &who, reason)) {
+    case SK_AUTH_OK:
+        break;
+    case SK_AUTH_REFUSED:
+        return SK_GUARD_REFUSED;
+    default:
+        sk_guard_db_failed(r, SK_DB_ERROR);
+        return SK_GUARD_UNAVAILABLE;
+    }
+    if (who->user_id) {
+        /* the account as it is now, not as it was when the token was issued */
+        id->user_id = who->user_id;
+        id->email = who->email;
+        id->tenant_id = who->tenant_id;
+        id->partner_id = who->partner_id;
+        id->roles = role_list(r->pool, who->role);
+    }
+    return load_context(r, db, id, reason);
+}
+
+/* ---- API keys ---- */
+
+static sk_guard_status check_apikey(request_rec *r, const char *key, sk_identity **out, const char **reason)
+{
+    sk_db *db = sk_guard_db(r);
+    json_t *row = NULL, *v;
+    sk_identity *id;
+    sk_db_status st;
+    size_t i;
+    const char *scope = NULL;
+
+    *out = NULL;
+    if (!db)
+        return SK_GUARD_UNAVAILABLE;
+    st = sk_apikey_lookup(db, key, &row);
+    if (st == SK_DB_NOTFOUND) {
+        *reason = "unknown, revoked or expired API key";
+        return SK_GUARD_REFUSED;
+    }
+    if (st != SK_DB_OK) {
+        sk_guard_db_failed(r, st);
+        return SK_GUARD_UNAVAILABLE;
+    }
+    sk_pool_json(r->pool, row);
+    id = apr_pcalloc(r->pool, sizeof(*id));
+    id->kind = SK_CRED_APIKEY;
+    id->credential = key;
+    id->key_id = str(row, "id");
+    id->sub = str(row, "subject");
+    id->user_id = str(row, "user_id");
+    id->agent_id = str(row, "agent_id");
+    id->tenant_id = str(row, "tenant_id");
+    id->partner_id = str(row, "partner_id");
+    id->email = str(row, "email");
+    id->roles = role_list(r->pool, str(row, "role"));
+    json_array_foreach(json_object_get(row, "scopes"), i, v)
+        if (json_is_string(v))
+            scope = scope ? apr_pstrcat(r->pool, scope, " ", json_string_value(v), NULL) : json_string_value(v);
+    id->scope = scope ? scope : "";
+    v = json_object_get(row, "expires_at");
+    id->exp = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+    if (!id->sub) {
+        *reason = "API key without an owner";
+        return SK_GUARD_REFUSED;
+    }
+    *out = id;
+    return load_context(r, db, id, reason);
+}
+
+/* ---- the whole path ---- */
+
+static sk_guard_status recheck(request_rec *r, sk_identity *id, sk_identity **fresh, const char **reason)
+{
+    if (id->kind == SK_CRED_JWT) {
+        sk_guard_status st = check_jwt(r, id, reason);
+        *fresh = id;
+        return st;
+    }
+    return check_apikey(r, id->credential, fresh, reason);
+}
+
+sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_identity **out,
+                                  const char **reason)
+{
+    unsigned char key[32];
+    apr_time_t now = apr_time_now();
+    int delay = sk_guard_delay(sk_guard_dir_get(r));
+    int leeway = sk_config_clock_skew(sk_config_get(r->server));
+    sk_identity *id = NULL, *fresh = NULL;
+    sk_guard_status st;
+    unsigned int len = 0;
+    char *entry;
+
+    *out = NULL;
+    *reason = NULL;
+    if (cred->kind == SK_CRED_APIKEY && !sk_apikey_looks_like(cred->value)) {
+        *reason = "malformed API key";
+        return SK_GUARD_REFUSED;
+    }
+    sk_sha256(cred->value, strlen(cred->value), key);
+
+    if ((entry = sk_guard_cache_get(r, key, &len))) {
+        json_t *o = sk_pool_json(r->pool, json_loadb(entry, len, 0, NULL));
+        if (json_is_string(json_object_get(o, "bad"))) {
+            *reason = pstr(r->pool, o, "bad");
+            return SK_GUARD_REFUSED;
+        }
+        if (o && (id = identity_load(r->pool, o, cred)) && id->exp &&
+            now >= apr_time_from_sec(id->exp + leeway))
+            id = NULL;                      /* expired: the full check says so */
+    }
+    if (id) {
+        if (now - id->checked < apr_time_from_sec(delay)) {
+            *out = id;
+            return SK_GUARD_OK;
+        }
+        st = recheck(r, id, &fresh, reason);
+        if (st == SK_GUARD_UNAVAILABLE) {
+            /* fail-static: what was verified stays valid until the store answers again */
+            *out = id;
+            return SK_GUARD_OK;
+        }
+        if (st == SK_GUARD_REFUSED) {
+            remember_refusal(r, key, *reason, delay);
+            return SK_GUARD_REFUSED;
+        }
+        remember(r, key, fresh);
+        *out = fresh;
+        return SK_GUARD_OK;
+    }
+
+    if (cred->kind == SK_CRED_JWT) {
+        json_t *claims;
+        if ((st = verify_jwt(r, cred->value, &claims, reason)) != SK_GUARD_OK)
+            return st;
+        id = jwt_identity(r->pool, cred->value, claims);
+        if (!id->sub) {
+            *reason = "token has no subject";
+            return SK_GUARD_REFUSED;
+        }
+        st = check_jwt(r, id, reason);
+        if (st == SK_GUARD_REFUSED) {
+            remember_refusal(r, key, *reason, delay);
+            return st;
+        }
+        if (st == SK_GUARD_UNAVAILABLE) {
+            /* signed by us and not expired: served now, its liveness confirmed when the store
+             * answers again (checked = 0 makes every process try) */
+            id->checked = 0;
+            *reason = NULL;
+        }
+        remember(r, key, id);
+        *out = id;
+        return SK_GUARD_OK;
+    }
+
+    st = check_apikey(r, cred->value, &id, reason);
+    if (st == SK_GUARD_REFUSED)
+        remember_refusal(r, key, *reason, delay);
+    if (st != SK_GUARD_OK)
+        return st;
+    remember(r, key, id);
+    *out = id;
+    return SK_GUARD_OK;
+}
+
+json_t *sk_guard_claims(request_rec *r, sk_identity *id)
+{
+    json_t *c;
+    if (id->claims)
+        return id->claims;
+    if (id->kind == SK_CRED_JWT) {
+        /* the identity came from the cache, whose key is the digest of this very token: its
+         * claims are the ones verified when the entry was made */
+        c = sk_jwt_peek_claims(r->pool, id->credential);
+        id->claims = json_is_object(c) ? sk_pool_json(r->pool, c) : sk_pool_json(r->pool, json_object());
+        if (!json_is_object(c))
+            json_decref(c);
+        return id->claims;
+    }
+    c = sk_pool_json(r->pool, json_object());
+    put_str(c, "sub", id->sub);
+    put_str(c, "user_id", id->user_id);
+    put_str(c, "email", id->email);
+    put_str(c, "tenant_id", id->tenant_id);
+    put_str(c, "partner_id", id->partner_id);
+    put_str(c, "scope", id->scope);
+    put_str(c, "client_id", id->client_id);
+    put_str(c, "agent_id", id->agent_id);
+    put_str(c, "api_key_id", id->key_id);
+    if (json_array_size(id->roles))
+        json_object_set(c, "role", json_array_get(id->roles, 0));
+    /* the key's scopes also as a list, the shape a JWT's array claims have */
+    {
+        json_t *list = json_array();
+        char *copy = apr_pstrdup(r->pool, id->scope ? id->scope : ""), *tok, *state;
+        for (tok = apr_strtok(copy, " ", &state); tok; tok = apr_strtok(NULL, " ", &state))
+            json_array_append_new(list, json_string(tok));
+        json_object_set_new(c, "scopes", list);
+    }
+    id->claims = c;
+    return c;
+}
