@@ -3,6 +3,7 @@
 #include "config.h"
 #include "scaikey.h"
 #include "core/secrets.h"
+#include "http/validate.h"
 #include "guard/guard.h"
 
 #include <apr_strings.h>
@@ -10,6 +11,8 @@
 #include <apr_lib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+APLOG_USE_MODULE(scaikey);
 
 #define DEFAULT_ACCESS_TTL   3600
 #define DEFAULT_REFRESH_TTL  (30 * 86400)
@@ -89,8 +92,17 @@ static const char *parse_int(cmd_parms *cmd, const char *arg, long min, long max
     return NULL;
 }
 
+/* The identity server is one per Apache: its directives belong to the main server. */
+#define MAIN_ONLY(cmd) \
+    do { \
+        if ((cmd)->server->is_virtual) \
+            return apr_psprintf((cmd)->pool, "%s belongs in the main server configuration, " \
+                                "not in a <VirtualHost>", (cmd)->directive->directive); \
+    } while (0)
+
 static const char *set_issuer(cmd_parms *cmd, void *dc, const char *arg)
 {
+    MAIN_ONLY(cmd);
     sk_config *c = sk_config_get(cmd->server);
     apr_size_t n = strlen(arg);
     const char *host;
@@ -109,12 +121,14 @@ static const char *set_issuer(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_master_key_file(cmd_parms *cmd, void *dc, const char *arg)
 {
+    MAIN_ONLY(cmd);
     sk_config_get(cmd->server)->master_key_file = ap_server_root_relative(cmd->pool, arg);
     return NULL;
 }
 
 static const char *set_alg(cmd_parms *cmd, void *dc, const char *arg)
 {
+    MAIN_ONLY(cmd);
     sk_alg a;
     if (sk_alg_parse(arg, &a) != 0)
         return "ScaiKeySigningAlg must be RS256 or ES256";
@@ -124,6 +138,7 @@ static const char *set_alg(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_ttl(cmd_parms *cmd, void *dc, const char *arg)
 {
+    MAIN_ONLY(cmd);
     sk_config *c = sk_config_get(cmd->server);
     const char *which = cmd->info;
     if (!strcmp(which, "access"))
@@ -135,6 +150,7 @@ static const char *set_ttl(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_mode(cmd_parms *cmd, void *dc, const char *arg)
 {
+    MAIN_ONLY(cmd);
     sk_config *c = sk_config_get(cmd->server);
     if (!strcasecmp(arg, "production"))
         c->production = 1;
@@ -147,10 +163,11 @@ static const char *set_mode(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_bootstrap(cmd_parms *cmd, void *dc, const char *email, const char *file)
 {
+    MAIN_ONLY(cmd);
     sk_config *c = sk_config_get(cmd->server);
-    const char *at = strchr(email, '@');
-    if (!at || at == email || !at[1] || strchr(at + 1, '@'))
-        return "ScaiKeyBootstrapAdmin: the first argument must be an email address";
+    if (!sk_valid_email(email))
+        return "ScaiKeyBootstrapAdmin: the first argument must be an email address with a domain, "
+               "e.g. admin@example.com";
     c->bootstrap_email = email;
     c->bootstrap_secret_file = ap_server_root_relative(cmd->pool, file);
     return NULL;
@@ -158,6 +175,7 @@ static const char *set_bootstrap(cmd_parms *cmd, void *dc, const char *email, co
 
 static const char *set_max_body(cmd_parms *cmd, void *dc, const char *arg)
 {
+    MAIN_ONLY(cmd);
     int v = 0;
     const char *err = parse_int(cmd, arg, 1024, 16 * 1024 * 1024, &v);
     if (!err)
@@ -167,6 +185,7 @@ static const char *set_max_body(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_throttle(cmd_parms *cmd, void *dc, const char *acct, const char *ip, const char *win)
 {
+    MAIN_ONLY(cmd);
     sk_config *c = sk_config_get(cmd->server);
     const char *err;
     if (!ip || !win)

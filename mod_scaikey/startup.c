@@ -96,8 +96,13 @@ static int run(server_rec *s, apr_pool_t *p)
     }
     if (rc == 0) {
         step = "loading keys";
-        if (sk_keyring_refresh(proc.keyring, db, p, 1) != SK_DB_OK || !sk_keyring_signer(proc.keyring))
+        if (sk_keyring_refresh(proc.keyring, db, p, 1) != SK_DB_OK)
             rc = -1;
+        else if (!sk_keyring_signer(proc.keyring)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, SKLOGNO(0405) "the current signing key cannot be opened "
+                         "with this master key: is ScaiKeyMasterKeyFile the file the keys were made with?");
+            rc = -1;
+        }
     }
     if (rc != 0)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, SKLOGNO(0403) "start-up failed at %s: %s", step, sk_db_error(db));

@@ -26,7 +26,7 @@ sk_db_status sk_audit_write(sk_db *db, const sk_audit *a)
     if (!db || !a || !a->action || !a->result)
         return SK_DB_ERROR;
     p = sk_db_pool(db);
-    details = json_dumps(a->details ? a->details : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+    details = a->details ? json_dumps(a->details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     st = SK_Q(db, "audit_insert",
               a->tenant_id, a->partner_id, a->actor_id, bounded(p, a->actor_email, 320),
               a->actor_type ? a->actor_type : "anonymous", a->action, a->resource_type, a->resource_id,

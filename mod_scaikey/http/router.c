@@ -90,6 +90,15 @@ int sk_dispatch(request_rec *r)
     }
     if (!found) {
         if (path_matched) {
+            const char *allow = NULL;
+            for (t = sk_route_tables; *t; t++)
+                for (rt = *t; rt->method; rt++) {
+                    apr_table_t *ignored = apr_table_make(r->pool, 2);
+                    if (match(r->pool, rt->pattern, path, ignored))
+                        allow = allow ? apr_pstrcat(r->pool, allow, ", ", rt->method, NULL) : rt->method;
+                }
+            if (allow)
+                apr_table_setn(r->err_headers_out, "Allow", allow);
             ap_discard_request_body(r);
             return sk_fail(q, HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
         }
@@ -100,6 +109,11 @@ int sk_dispatch(request_rec *r)
         ap_discard_request_body(r);
         return sk_fail_unavailable(q);
     }
+    /* the caller first: a request without a valid token learns nothing about its body */
+    if ((found->flags & SK_R_BEARER) && authenticate(q) != OK) {
+        ap_discard_request_body(r);
+        return OK;
+    }
     if (found->flags & SK_R_JSON) {
         if (sk_req_read_json(q) != OK)
             return OK;
@@ -107,8 +121,6 @@ int sk_dispatch(request_rec *r)
     else if (!(found->flags & SK_R_FORM) && ap_discard_request_body(r) != OK) {
         return OK;
     }
-    if ((found->flags & SK_R_BEARER) && authenticate(q) != OK)
-        return OK;
     q->data = found->data;
     return found->fn(q);
 }
