@@ -208,6 +208,13 @@ int sk_crud_list(sk_req *q)
         json_array_append_new(errs, sk_verr("query", "search", "String should have at most 320 characters",
                                             "string_too_long"));
     spec.search = v;
+    if ((v = sk_req_query(q, "after"))) {
+        /* ?after= (empty) starts a cursor walk; ?after=<id> continues it */
+        if (strlen(v) > 64)
+            json_array_append_new(errs, sk_verr("query", "after", "Input should be the id of a listed object",
+                                                "value_error"));
+        spec.after = v;
+    }
     if (json_array_size(errs))
         return sk_fail_validation(q, errs);
     json_decref(errs);
@@ -223,9 +230,17 @@ int sk_crud_list(sk_req *q)
         return sk_fail_unavailable(q);
     }
     sk_pool_json(q->p, out);
-    return sk_reply(q, HTTP_OK, sk_paginated(json_incref(json_object_get(out, "items")),
-                                             json_integer_value(json_object_get(out, "total")),
-                                             spec.page, spec.per_page));
+    {
+        json_t *items = json_object_get(out, "items"), *body;
+        size_t n = json_array_size(items);
+        body = sk_paginated(json_incref(items), json_integer_value(json_object_get(out, "total")),
+                            spec.page, spec.per_page);
+        /* in a cursor walk, where to continue: pass it as ?after= to walk deep lists quickly */
+        if (spec.after && n == (size_t)spec.per_page)
+            json_object_set_new(json_object_get(body, "pagination"), "next_after",
+                                json_incref(json_object_get(json_array_get(items, n - 1), "id")));
+        return sk_reply(q, HTTP_OK, body);
+    }
 }
 
 /* ---- create / patch ---- */

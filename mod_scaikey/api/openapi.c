@@ -183,6 +183,8 @@ static json_t *crud_operation(apr_pool_t *p, const sk_resource *res, sk_handler_
         json_array_append_new(params, param("page", "query", "integer", 0, "Page number, from 1 (default 1)"));
         json_array_append_new(params, param("per_page", "query", "integer", 0, "Items per page, 1 to 100 (default 20)"));
         json_array_append_new(params, param("search", "query", "string", 0, "Case-insensitive prefix of a searchable field"));
+        json_array_append_new(params, param("after", "query", "string", 0, "Cursor walk: empty to start, then the "
+                                            "pagination.next_after of the previous answer (page is ignored)"));
         if (res->tenant_col)
             json_array_append_new(params, param("tenant_id", "query", "string", 0, "Only this tenant's"));
         if (res->tenant_col || res->partner_col)

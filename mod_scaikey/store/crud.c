@@ -304,8 +304,14 @@ sk_db_status sk_store_list(sk_db *db, const sk_resource *res, const sk_list_spec
     argv_t a = { p, apr_array_make(p, 16, sizeof(const char *)) };
     const char *w, *sql, *order = res->order ? res->order : "t.created_at, t.id";
     const char *limit = param(&a, apr_itoa(p, s->per_page));
-    const char *offset = param(&a, apr_ltoa(p, (long)(s->page - 1) * s->per_page));
+    const char *offset = param(&a, apr_ltoa(p, s->after ? 0 : (long)(s->page - 1) * s->per_page));
+    const char *page_where;
     w = list_where(&a, res, s);
+    /* a cursor walks the same order from a row on, through the index, however deep */
+    page_where = s->after && *s->after && !res->order
+        ? apr_psprintf(p, "%s AND (t.created_at, t.id) > (SELECT c.created_at, c.id FROM %s c WHERE c.id = %s)",
+                       w, res->table, param(&a, s->after))
+        : w;
     /* the page's ids first (an index-only walk), then only those rows are read and rendered */
     sql = apr_psprintf(p,
         "SELECT json_build_object('total', %s, "
@@ -313,7 +319,7 @@ sk_db_status sk_store_list(sk_db *db, const sk_resource *res, const sk_list_spec
         "(SELECT %s AS o, k.n FROM (SELECT pg.id, row_number() OVER () AS n FROM "
         "(SELECT t.id FROM %s t WHERE %s ORDER BY %s LIMIT %s::int OFFSET %s::int) pg) k "
         "JOIN %s t ON t.id = k.id) x), '[]'::json))::text",
-        total_sql(&a, res, s, w), object_sql(p, res), res->table, w, order, limit, offset, res->table);
+        total_sql(&a, res, s, w), object_sql(p, res), res->table, page_where, order, limit, offset, res->table);
     return run_json(db, &a, sql, out);
 }
 

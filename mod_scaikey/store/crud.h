@@ -12,6 +12,7 @@ typedef struct sk_list_spec {
     apr_table_t *filters;      /* column -> value; "tenant_id" and "partner_id" follow the hierarchy */
     const char *search;        /* case-insensitive prefix of any SK_C_SEARCH column */
     int page, per_page;
+    const char *after;         /* keyset cursor: the rows after this id (page is then ignored) */
 } sk_list_spec;
 
 /* {"o": the row as the API shows it, "w": {tenant_id, partner_id, scope, role, id}} */

@@ -72,6 +72,7 @@ echo "|------------------------|-------|-----------|----------|----------|------
 run first-page      "/api/v1/admin/users?tenant_id=$TID&per_page=20"
 run deep-page       "/api/v1/admin/users?tenant_id=$TID&per_page=20&page=$DEEP"
 run email-prefix    "/api/v1/admin/users?tenant_id=$TID&search=user12345"
+run deep-cursor     "/api/v1/admin/users?tenant_id=$TID&per_page=20&after=$UID_"
 run get-by-id       "/api/v1/admin/users/$UID_"
 run groups-page     "/api/v1/admin/groups?tenant_id=$TID"
 run create          "/api/v1/admin/users" "$W/create.lua"
