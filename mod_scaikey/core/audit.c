@@ -32,5 +32,6 @@ sk_db_status sk_audit_write(sk_db *db, const sk_audit *a)
               a->actor_type ? a->actor_type : "anonymous", a->action, a->resource_type, a->resource_id,
               a->result, a->ip, bounded(p, a->user_agent, 512), a->request_id, details ? details : "{}");
     free(details);
-    return st;
+    /* the write it records must not be blamed on the caller's input: a failed audit row is ours */
+    return st == SK_DB_OK ? SK_DB_OK : SK_DB_ERROR;
 }
