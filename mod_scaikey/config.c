@@ -5,6 +5,7 @@
 #include "core/secrets.h"
 #include "http/validate.h"
 #include "guard/guard.h"
+#include "core/mail.h"
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
@@ -34,6 +35,7 @@ void *sk_config_create(apr_pool_t *p, server_rec *s)
     c->throttle_account = SK_UNSET;
     c->throttle_ip = SK_UNSET;
     c->throttle_window = SK_UNSET;
+    c->mail_kind = SK_UNSET;
     return c;
 }
 
@@ -56,6 +58,9 @@ void *sk_config_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(throttle_account);
     MERGE_INT(throttle_ip);
     MERGE_INT(throttle_window);
+    MERGE_INT(mail_kind);
+    MERGE_PTR(mail_arg);
+    MERGE_PTR(mail_from);
     return m;
 }
 
@@ -197,6 +202,66 @@ static const char *set_throttle(cmd_parms *cmd, void *dc, const char *acct, cons
     return NULL;
 }
 
+static const char *set_mail(cmd_parms *cmd, void *dc, const char *kind, const char *arg)
+{
+    MAIN_ONLY(cmd);
+    sk_config *c = sk_config_get(cmd->server);
+    if (!strcasecmp(kind, "sendmail")) {
+        char **argv = NULL;
+        if (arg && (apr_tokenize_to_argv(arg, &argv, cmd->pool) != APR_SUCCESS || !argv[0] || argv[0][0] != '/'))
+            return "ScaiKeyMail sendmail: the command must start with an absolute path, "
+                   "e.g. \"/usr/sbin/sendmail -t -i\"";
+        c->mail_kind = SK_MAIL_SENDMAIL;
+        c->mail_arg = arg ? arg : SK_MAIL_DEFAULT_SENDMAIL;
+        return NULL;
+    }
+    if (!strcasecmp(kind, "smtp")) {
+        char *host = NULL, *scope = NULL;
+        apr_port_t port = 0;
+        if (!arg || apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool) != APR_SUCCESS || !host || scope)
+            return "ScaiKeyMail smtp needs HOST:PORT, e.g. ScaiKeyMail smtp mail.example.com:25";
+        c->mail_kind = SK_MAIL_SMTP;
+        c->mail_arg = port ? arg : apr_pstrcat(cmd->pool, arg, ":25", NULL);
+        return NULL;
+    }
+    if (!strcasecmp(kind, "dir")) {
+        if (!arg || !*arg)
+            return "ScaiKeyMail dir needs a directory, e.g. ScaiKeyMail dir /var/spool/scaikey-mail";
+        c->mail_kind = SK_MAIL_DIR;
+        c->mail_arg = ap_server_root_relative(cmd->pool, arg);
+        return NULL;
+    }
+    return "ScaiKeyMail takes sendmail [COMMAND], smtp HOST:PORT or dir DIRECTORY";
+}
+
+static const char *set_mail_from(cmd_parms *cmd, void *dc, const char *arg)
+{
+    MAIN_ONLY(cmd);
+    if (!sk_mail_address(cmd->pool, arg))
+        return "ScaiKeyMailFrom must be an address, e.g. noreply@example.com or "
+               "\"Example ID <noreply@example.com>\"";
+    sk_config_get(cmd->server)->mail_from = arg;
+    return NULL;
+}
+
+void sk_config_mail_transport(const sk_config *c, struct sk_mail_transport *t)
+{
+    t->kind = c->mail_kind == SK_UNSET ? SK_MAIL_SENDMAIL : c->mail_kind;
+    t->arg = c->mail_arg ? c->mail_arg : SK_MAIL_DEFAULT_SENDMAIL;
+    t->timeout = SK_MAIL_TIMEOUT_SECONDS;
+}
+
+const char *sk_config_mail_from(apr_pool_t *p, const sk_config *c)
+{
+    const char *host;
+    apr_size_t n;
+    if (c->mail_from)
+        return c->mail_from;
+    host = c->issuer && strstr(c->issuer, "://") ? strstr(c->issuer, "://") + 3 : "localhost";
+    n = strcspn(host, ":/");
+    return apr_pstrcat(p, "noreply@", n ? apr_pstrndup(p, host, n) : "localhost", NULL);
+}
+
 const command_rec sk_directives[] = {
     AP_INIT_TAKE1("ScaiKeyIssuer", set_issuer, NULL, RSRC_CONF,
                   "Public base URL of this identity server, e.g. https://id.example.com"),
@@ -218,6 +283,11 @@ const command_rec sk_directives[] = {
                   "Largest accepted request body in bytes (default 65536)"),
     AP_INIT_TAKE3("ScaiKeyLoginThrottle", set_throttle, NULL, RSRC_CONF,
                   "ACCOUNT_FAILURES IP_FAILURES WINDOW_SECONDS (default 5 20 900)"),
+    AP_INIT_TAKE12("ScaiKeyMail", set_mail, NULL, RSRC_CONF,
+                   "How mail is sent: sendmail [\"COMMAND\"] (default \"" SK_MAIL_DEFAULT_SENDMAIL "\"), "
+                   "smtp HOST:PORT, or dir DIRECTORY (one .eml file per message)"),
+    AP_INIT_TAKE1("ScaiKeyMailFrom", set_mail_from, NULL, RSRC_CONF,
+                  "From address of outgoing mail (default noreply@<host of ScaiKeyIssuer>)"),
     /* guard directives */
     AP_INIT_TAKE1("ScaiKeyCache", sk_guard_set_cache, NULL, RSRC_CONF,
                   "Shared cache of the guard: PROVIDER[:ARGUMENTS] of mod_socache "

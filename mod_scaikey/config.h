@@ -25,6 +25,9 @@ typedef struct sk_config {
     int throttle_account;               /* failures per account per window */
     int throttle_ip;                    /* failures per client IP per window */
     int throttle_window;                /* seconds */
+    int mail_kind;                      /* SK_MAIL_* of core/mail.h, or SK_UNSET (sendmail) */
+    const char *mail_arg;               /* sendmail command, host:port, or directory */
+    const char *mail_from;              /* From of outgoing mail */
 } sk_config;
 
 extern const command_rec sk_directives[];
@@ -42,6 +45,12 @@ int sk_config_production(const sk_config *c);
 apr_off_t sk_config_max_body(const sk_config *c);
 /* The platform issuer: {base}/api/v1/platform/oauth */
 const char *sk_config_platform_issuer(apr_pool_t *p, const sk_config *c);
+
+/* Outgoing mail (ScaiKeyMail, ScaiKeyMailFrom). */
+struct sk_mail_transport;
+void sk_config_mail_transport(const sk_config *c, struct sk_mail_transport *t);
+/* ScaiKeyMailFrom, or noreply@<host of ScaiKeyIssuer> */
+const char *sk_config_mail_from(apr_pool_t *p, const sk_config *c);
 
 /* Reads the secret files named by directives; called at start-up (as root). NULL or an error text. */
 const char *sk_config_load_secrets(apr_pool_t *p, server_rec *s, sk_config *c);

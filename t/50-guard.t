@@ -102,6 +102,7 @@ my ($BACK, $back_guard) = extra_apache(<<'CONF');
 CONF
 my ($X, $x_guard) = $BACK ? extra_apache(<<"CONF", base()) : ();
 ScaiKeyClockSkew 0
+ScaiKeyAccessTokenTTL 2
 <IfModule !proxy_module>
     LoadModule proxy_module $MODS/mod_proxy.so
 </IfModule>
@@ -258,6 +259,14 @@ subtest 'expired token, and the documented leeway' => sub {
   sleep 1 while time() <= $c->{exp} + 1;
   invalid_ok(who('/x/any', base => $X, token => $t), 'token expired', 'expired, ScaiKeyClockSkew 0');
   is(who($WHO, token => $t)->{status}, 200, 'still inside the 30 s leeway of the main server');
+  # a person's token: the front server signs them for 2 seconds
+  my ($l, $lr) = admin_login(base => $X, email => $tadmin->{email}, password => $tadmin->{password});
+  ok($l, 'signed in at the front server') or return diag("$lr->{status} $lr->{content}");
+  my (undef, $pc) = jwt_parts($l->{access_token});
+  is($pc->{exp} - $pc->{iat}, 2, 'a 2-second person token');
+  is(who('/x/any', base => $X, token => $l->{access_token})->{status}, 200, 'accepted while valid');
+  sleep 1 while time() <= $pc->{exp} + 1;
+  invalid_ok(who('/x/any', base => $X, token => $l->{access_token}), 'token expired', 'expired person token');
 };
 
 subtest 'forged tokens' => sub {

@@ -121,6 +121,12 @@ ScaiKeyRevocationDelay 1
     AuthzSendForbiddenOnFailure On
     Require scaikey-scope nope
 </Location>
+<Location /g/doc>
+    ErrorDocument 401 "Sign in first"
+    ErrorDocument 403 "Not for you"
+    AuthzSendForbiddenOnFailure On
+    Require scaikey-scope nope
+</Location>
 CONF
 ok($X, 'server with the rules started') or BAIL_OUT('extra server did not start');
 
@@ -175,6 +181,13 @@ subtest '403 answers say what is missing' => sub {
   is($r->{status}, 403, 'AuthzSendForbiddenOnFailure On: 403');
   is(www($r), 'Bearer error="insufficient_scope", scope="nope"', 'with the same header');
   is($r->{json}{error}, 'insufficient_scope', 'and body');
+  $r = as(appA => '/g/doc');
+  is($r->{status}, 403, 'ErrorDocument: 403');
+  is($r->{content}, 'Not for you', 'the operator\'s document answers');
+  is(www($r), 'Bearer error="insufficient_scope", scope="nope"', 'with the guard\'s header');
+  $r = req(GET => '/g/doc', base => $X);
+  is_deeply([ $r->{status}, $r->{content}, www($r) ], [ 401, 'Sign in first', 'Bearer realm="scaikey"' ],
+            'ErrorDocument 401 for no credential');
   $r = as(appA => '/g/scope');
   ok(!defined $r->{headers}{'www-authenticate'}, 'no WWW-Authenticate on success');
   is($r->{json}{headers}{'X-ScaiKey-Tenant'}, $tA->{id}, 'the backend sees the caller');

@@ -119,7 +119,7 @@ sub revoked_ok {
   my ($took, $r) = refused_within($cred, 5);
   is($r->{status}, 401, "$name: then 401") or return diag($r->{content});
   cmp_ok($took, '<=', 2.5, sprintf('%s: within the 1 s delay (%.2f s)', $name, $took));
-  like($r->{headers}{'www-authenticate'} // '', qr/error="invalid_token", error_description="\Q$why\E"/,
+  like($r->{headers}{'www-authenticate'} // '', qr/error="invalid_token", error_description="\Q$why\E/,
        "$name: $why");
 }
 

@@ -57,8 +57,10 @@ sk_decision sk_policy_gate(const sk_principal *who, int write, const char **deta
     *detail = DENIED;
     if (!who)
         return SK_DENY;
+    /* people reach the admin API with the admin console's tokens only: a token an OAuth
+     * application obtained for an admin does not carry the admin's powers to that application */
     if (who->user_id)
-        return rank(who) >= 1 ? SK_ALLOW : SK_DENY;
+        return rank(who) >= 1 && who->admin_console ? SK_ALLOW : SK_DENY;
     if (!who->platform_token)
         return SK_DENY;
     if (!sk_scope_has(who->scope, "admin:read") && !sk_scope_has(who->scope, "admin:write")) {

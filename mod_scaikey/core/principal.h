@@ -19,6 +19,7 @@ typedef struct sk_principal {
     const char *session_id;
     const char *scope;
     int platform_token;
+    int admin_console;           /* a token of the admin console's sign-in (aud "scaikey-admin") */
     json_t *claims;              /* verified claims (freed with the pool) */
     json_t *user;                /* the user row as JSON, for people (freed with the pool) */
 } sk_principal;
@@ -30,5 +31,10 @@ typedef enum { SK_AUTH_OK = 0, SK_AUTH_REFUSED, SK_AUTH_UNAVAILABLE } sk_auth_st
 sk_auth_status sk_principal_from_bearer(apr_pool_t *p, sk_keyring *kr, sk_db *db, const char *issuer,
                                         int leeway, const char *token, sk_principal **out,
                                         const char **reason);
+
+/* The same for the API's own routes: where the platform issuer is expected, also a person's token
+ * of their own tenant's sign-in, and a tenant client's token (which the admin gate refuses). */
+sk_auth_status sk_principal_for_api(apr_pool_t *p, sk_keyring *kr, sk_db *db, const char *issuer,
+                                    int leeway, const char *token, sk_principal **out, const char **reason);
 
 #endif

@@ -144,7 +144,8 @@ const char *sk_guard_www(request_rec *r, int with_realm, const char *error, cons
 {
     sk_guard_dir *d = sk_guard_dir_get(r);
     apr_array_header_t *parts = apr_array_make(r->pool, 5, sizeof(const char *));
-    const char *realm = ap_auth_name(r);
+    const char *realm = ap_auth_name(r), *out = "Bearer";
+    int i;
     if (with_realm)
         APR_ARRAY_PUSH(parts, const char *) =
             apr_psprintf(r->pool, "realm=\"%s\"", quoted(r->pool, realm ? realm : "scaikey"));
@@ -158,15 +159,11 @@ const char *sk_guard_www(request_rec *r, int with_realm, const char *error, cons
     if (d && d->resource_metadata) {
         const char *url = d->resource_metadata[0] == '/'
                               ? ap_construct_url(r->pool, d->resource_metadata, r) : d->resource_metadata;
-        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(r->pool, "resource_metadata=\"%s\"", url);
+        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(r->pool, "resource_metadata=\"%s\"", quoted(r->pool, url));
     }
-    {
-        const char *out = "Bearer";
-        int i;
-        for (i = 0; i < parts->nelts; i++)
-            out = apr_pstrcat(r->pool, out, i ? ", " : " ", APR_ARRAY_IDX(parts, i, const char *), NULL);
-        return out;
-    }
+    for (i = 0; i < parts->nelts; i++)
+        out = apr_pstrcat(r->pool, out, i ? ", " : " ", APR_ARRAY_IDX(parts, i, const char *), NULL);
+    return out;
 }
 
 static const char *body_text(request_rec *r, json_t *body)
@@ -178,6 +175,14 @@ static const char *body_text(request_rec *r, json_t *body)
     return out;
 }
 
+/* Has the operator an ErrorDocument for this status here? Then that answers, not the guard. */
+static int operator_document(request_rec *r, int status)
+{
+    core_dir_config *conf = ap_get_core_module_config(r->per_dir_config);
+    int idx = ap_index_of_response(status);
+    return conf && conf->response_code_exprs && apr_hash_get(conf->response_code_exprs, &idx, sizeof(idx));
+}
+
 int sk_guard_refuse(request_rec *r, int status, const char *www, json_t *body)
 {
     sk_guard_req *st = sk_guard_req_get(r);
@@ -185,8 +190,9 @@ int sk_guard_refuse(request_rec *r, int status, const char *www, json_t *body)
     st->body = body_text(r, body);
     if (www)
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", www);
-    /* the body of Apache's error response for this request (an ErrorDocument URL still wins) */
-    ap_custom_response(r, status, st->body);
+    /* the body of Apache's error response for this request */
+    if (!operator_document(r, status))
+        ap_custom_response(r, status, st->body);
     return status;
 }
 
@@ -199,7 +205,7 @@ static int refuse_token(request_rec *r, const char *reason)
 /* 403 for a caller whose credential is fine but who does not meet the Require rules. */
 static void forbid(request_rec *r, sk_guard_req *st)
 {
-    const char *desc = st->need_other ? st->need_other : NULL;
+    const char *desc = st->need_other;
     json_t *body = json_pack("{s:s}", "error", "insufficient_scope");
     if (desc)
         json_object_set_new(body, "error_description", json_string(desc));
@@ -209,7 +215,8 @@ static void forbid(request_rec *r, sk_guard_req *st)
     sk_guard_refuse(r, HTTP_FORBIDDEN, sk_guard_www(r, 0, "insufficient_scope", desc, st->need_scope), body);
     /* mod_authz_core answers an authenticated caller that fails with 401 (unless
      * AuthzSendForbiddenOnFailure is on); the error filter turns it into this 403 */
-    ap_custom_response(r, HTTP_UNAUTHORIZED, st->body);
+    if (!operator_document(r, HTTP_UNAUTHORIZED))
+        ap_custom_response(r, HTTP_UNAUTHORIZED, st->body);
 }
 
 static const char *user_of(request_rec *r, sk_identity *id, const char *claim)
@@ -315,6 +322,7 @@ int sk_guard_note_auth_failure(request_rec *r, const char *type)
 void sk_guard_insert_error_filter(request_rec *r)
 {
     sk_guard_req *st = ap_get_module_config(r->request_config, &scaikey_module);
+    int original = r->status;     /* Apache writes the body it has for this status */
     if (!st)
         return;
     /* with AuthzSendForbiddenOnFailure On, mod_authz_core sends 403 without a word to us */
@@ -322,7 +330,7 @@ void sk_guard_insert_error_filter(request_rec *r)
         forbid(r, st);
     if (st->authz_failed && r->status == HTTP_UNAUTHORIZED)
         r->status = HTTP_FORBIDDEN;
-    if (st->status && r->status == st->status)
+    if (st->status && r->status == st->status && !operator_document(r, original))
         ap_add_output_filter(ERROR_FILTER, NULL, r, r->connection);
 }
 

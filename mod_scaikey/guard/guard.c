@@ -84,6 +84,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 static void child_init(apr_pool_t *p, server_rec *s)
 {
     sk_guard_cache_child_init(p, s);
+    sk_guard_verify_child_init(p);
 }
 
 /* Fixups run once authorization has passed: from here a refusal is the guard's own. */

@@ -79,6 +79,9 @@ sk_credential sk_guard_credential(request_rec *r);
 sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_identity **out,
                                   const char **reason);
 
+/* Per-process state of verification (child_init). */
+void sk_guard_verify_child_init(apr_pool_t *p);
+
 /* The claims of the identity: a JWT's own (verified when the identity was made), or for an API
  * key the equivalent object built from the key. Never NULL. */
 json_t *sk_guard_claims(request_rec *r, sk_identity *id);

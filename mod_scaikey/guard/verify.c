@@ -22,11 +22,13 @@
 
 #include <apr_strings.h>
 #include <apr_atomic.h>
+#include <apr_thread_mutex.h>
 
 APLOG_USE_MODULE(scaikey);
 
 #define MAX_LIFETIME     apr_time_from_sec(3600)   /* an entry of a credential without expiry */
 #define KEY_RELOAD_GAP   apr_time_from_sec(1)      /* forced key reloads for unknown kids */
+#define IN_FLIGHT        64                        /* rechecks running at once in a process */
 
 static const char *str(json_t *o, const char *k)
 {
@@ -209,8 +211,14 @@ static void remember_refusal(request_rec *r, const unsigned char key[32], const 
 static sk_guard_status load_context(request_rec *r, sk_db *db, sk_identity *id, const char **reason)
 {
     json_t *ctx = NULL, *tenant, *agent, *groups;
-    sk_db_status st = sk_db_json_sql(db, sk_guard_sql_context, 3,
-                                     SK_ARGS(id->user_id, id->tenant_id, id->agent_id), &ctx);
+    sk_db_status st;
+    if (!id->user_id && !id->tenant_id && !id->agent_id) {
+        /* a platform client: nothing more to load or to check */
+        id->groups = sk_pool_json(r->pool, json_array());
+        id->checked = apr_time_now();
+        return SK_GUARD_OK;
+    }
+    st = sk_db_json_sql(db, sk_guard_sql_context, 3, SK_ARGS(id->user_id, id->tenant_id, id->agent_id), &ctx);
     if (st != SK_DB_OK) {
         sk_guard_db_failed(r, st == SK_DB_NOTFOUND ? SK_DB_ERROR : st);
         return SK_GUARD_UNAVAILABLE;
@@ -428,6 +436,52 @@ static sk_guard_status check_apikey(request_rec *r, const char *key, sk_identity
     return load_context(r, db, id, reason);
 }
 
+/* ---- one recheck per credential and process at a time ----
+ * When a busy credential's check gets old, every request that sees it would query the store at
+ * once; one does, the others serve the entry as it is until its result is in the cache. */
+
+static struct {
+    apr_thread_mutex_t *lock;
+    unsigned char keys[IN_FLIGHT][32];
+    int used[IN_FLIGHT];
+} flight;
+
+void sk_guard_verify_child_init(apr_pool_t *p)
+{
+    apr_thread_mutex_create(&flight.lock, APR_THREAD_MUTEX_DEFAULT, p);
+}
+
+/* 1 + slot when this thread rechecks the credential, 0 when another already does, -1 when the
+ * table is full (then it rechecks without a slot). */
+static int flight_begin(const unsigned char key[32])
+{
+    int i, free_slot = -1;
+    if (!flight.lock || apr_thread_mutex_lock(flight.lock) != APR_SUCCESS)
+        return -1;
+    for (i = 0; i < IN_FLIGHT; i++) {
+        if (flight.used[i] && !memcmp(flight.keys[i], key, 32)) {
+            apr_thread_mutex_unlock(flight.lock);
+            return 0;
+        }
+        if (!flight.used[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot >= 0) {
+        memcpy(flight.keys[free_slot], key, 32);
+        flight.used[free_slot] = 1;
+    }
+    apr_thread_mutex_unlock(flight.lock);
+    return free_slot + 1;
+}
+
+static void flight_end(int slot)
+{
+    if (slot <= 0 || apr_thread_mutex_lock(flight.lock) != APR_SUCCESS)
+        return;
+    flight.used[slot - 1] = 0;
+    apr_thread_mutex_unlock(flight.lock);
+}
+
 /* ---- the whole path ---- */
 
 static sk_guard_status recheck(request_rec *r, sk_identity *id, sk_identity **fresh, const char **reason)
@@ -450,6 +504,7 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
     sk_identity *id = NULL, *fresh = NULL;
     sk_guard_status st;
     unsigned int len = 0;
+    int slot;
     char *entry;
 
     *out = NULL;
@@ -475,18 +530,20 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
             *out = id;
             return SK_GUARD_OK;
         }
-        st = recheck(r, id, &fresh, reason);
-        if (st == SK_GUARD_UNAVAILABLE) {
-            /* fail-static: what was verified stays valid until the store answers again */
+        if ((slot = flight_begin(key)) == 0) {
             *out = id;
             return SK_GUARD_OK;
         }
-        if (st == SK_GUARD_REFUSED) {
+        st = recheck(r, id, &fresh, reason);
+        if (st == SK_GUARD_REFUSED)
             remember_refusal(r, key, *reason, delay);
+        else if (st == SK_GUARD_OK)
+            remember(r, key, fresh);
+        flight_end(slot);
+        if (st == SK_GUARD_REFUSED)
             return SK_GUARD_REFUSED;
-        }
-        remember(r, key, fresh);
-        *out = fresh;
+        /* unavailable: fail-static, what was verified stays valid until the store answers again */
+        *out = st == SK_GUARD_OK ? fresh : id;
         return SK_GUARD_OK;
     }
 

@@ -55,7 +55,7 @@ static int authenticate(sk_req *q)
         return sk_fail_unauthenticated(q, present, present ? "bearer token required" : NULL), DONE;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q), DONE;
-    switch (sk_principal_from_bearer(q->p, sk_startup_keyring(), db, sk_config_platform_issuer(q->p, q->cfg),
+    switch (sk_principal_for_api(q->p, sk_startup_keyring(), db, sk_config_platform_issuer(q->p, q->cfg),
                                      sk_config_clock_skew(q->cfg), token, &q->who, &reason)) {
     case SK_AUTH_OK:
         return OK;
@@ -68,7 +68,7 @@ static int authenticate(sk_req *q)
     }
 }
 
-const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, sk_routes_keys, NULL };
+const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, sk_routes_keys, sk_routes_mail, sk_routes_users, sk_routes_login, NULL };
 
 int sk_dispatch(request_rec *r)
 {

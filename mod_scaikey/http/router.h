@@ -25,6 +25,9 @@ typedef struct sk_route {
 extern const sk_route sk_routes[];
 extern const sk_route sk_routes_admin[];
 extern const sk_route sk_routes_keys[];
+extern const sk_route sk_routes_users[];
+extern const sk_route sk_routes_mail[];
+extern const sk_route sk_routes_login[];
 /* every route table, NULL-terminated (router.c) */
 extern const sk_route *const sk_route_tables[];
 

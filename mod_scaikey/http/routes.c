@@ -23,6 +23,18 @@ const sk_route sk_routes[] = {
     /* OAuth 2.0 / OpenID Connect, both flavours */
     { "POST", "/api/v1/platform/oauth/token",                     sk_oauth_token,       SK_R_FORM, &sk_flavour_platform },
     { "POST", "/api/v1/auth/tenants/{tenant_slug}/oauth/token",   sk_oauth_token,       SK_R_FORM, &sk_flavour_tenant },
+    { "GET",  "/api/v1/platform/oauth/.well-known/openid-configuration", sk_oauth_discovery, SK_R_NODB, &sk_flavour_platform },
+    { "GET",  "/api/v1/platform/oauth/.well-known/oauth-authorization-server", sk_oauth_discovery, SK_R_NODB, &sk_flavour_platform },
+    { "GET",  "/api/v1/auth/tenants/{tenant_slug}/.well-known/openid-configuration", sk_oauth_discovery, SK_R_PUBLIC, &sk_flavour_tenant },
+    { "GET",  "/api/v1/auth/tenants/{tenant_slug}/.well-known/oauth-authorization-server", sk_oauth_discovery, SK_R_PUBLIC, &sk_flavour_tenant },
+    { "GET",  "/api/v1/platform/oauth/userinfo",                  sk_oauth_userinfo,    SK_R_PUBLIC, &sk_flavour_platform },
+    { "POST", "/api/v1/platform/oauth/userinfo",                  sk_oauth_userinfo,    SK_R_FORM, &sk_flavour_platform },
+    { "GET",  "/api/v1/auth/tenants/{tenant_slug}/oauth/userinfo", sk_oauth_userinfo,   SK_R_PUBLIC, &sk_flavour_tenant },
+    { "POST", "/api/v1/auth/tenants/{tenant_slug}/oauth/userinfo", sk_oauth_userinfo,   SK_R_FORM, &sk_flavour_tenant },
+    { "POST", "/api/v1/platform/oauth/introspect",                sk_oauth_introspect,  SK_R_FORM, &sk_flavour_platform },
+    { "POST", "/api/v1/auth/tenants/{tenant_slug}/oauth/introspect", sk_oauth_introspect, SK_R_FORM, &sk_flavour_tenant },
+    { "POST", "/api/v1/platform/oauth/revoke",                    sk_oauth_revoke,      SK_R_FORM, &sk_flavour_platform },
+    { "POST", "/api/v1/auth/tenants/{tenant_slug}/oauth/revoke",  sk_oauth_revoke,      SK_R_FORM, &sk_flavour_tenant },
 
     /* admin console authentication */
     { "POST", "/api/v1/admin/auth/login",                         sk_api_admin_login,   SK_R_JSON },

@@ -103,7 +103,9 @@ const sk_statement sk_statements_core[] = {
       "SELECT json_build_object('kind', 'app', 'id', a.id, 'client_id', a.client_id, "
       "'secret_hash', a.client_secret_hash, 'application_type', a.application_type, 'scope', a.scope, "
       "'tenant_id', a.tenant_id, 'partner_id', a.partner_id, 'allowed_scopes', a.allowed_scopes, "
-      "'token_lifetime', a.token_lifetime, 'live', a.status = 'ACTIVE')::text "
+      "'token_lifetime', a.token_lifetime, 'live', a.status = 'ACTIVE', 'name', a.name, "
+      "'refresh_token_lifetime', a.refresh_token_lifetime, 'token_exchange_allowed', a.token_exchange_allowed, "
+      "'grant_types', a.grant_types, 'redirect_uris', a.redirect_uris, 'require_consent', a.require_consent)::text "
       "FROM applications a WHERE a.client_id = %s AND a.scope = 'GLOBAL' AND a.deleted_at IS NULL" },
     /* a client usable at a tenant's endpoints: its TENANT apps, its partner's PARTNER apps, its agents */
     { "oauth_client_tenant",
@@ -113,17 +115,21 @@ const sk_statement sk_statements_core[] = {
       "       FROM tenants t LEFT JOIN partners p ON p.id = t.partner_id, args "
       "       WHERE t.slug = args.slug AND t.deleted_at IS NULL), "
       "c AS (SELECT 'app' AS kind, a.id, a.client_id, a.client_secret_hash AS secret_hash, a.application_type, "
-      "      a.scope, a.tenant_id, a.partner_id, a.allowed_scopes, a.token_lifetime, a.status = 'ACTIVE' AS live "
+      "      a.scope, a.tenant_id, a.partner_id, a.allowed_scopes, a.token_lifetime, a.status = 'ACTIVE' AS live, "
+      "      a.name, a.refresh_token_lifetime, a.token_exchange_allowed, a.grant_types, a.redirect_uris, "
+      "      a.require_consent "
       "      FROM applications a, args WHERE a.client_id = args.cid AND a.deleted_at IS NULL "
       "      AND a.scope IN ('TENANT', 'PARTNER') "
       "      UNION ALL "
       "      SELECT 'agent', g.id, g.client_id, g.client_secret_hash, NULL, 'TENANT', g.tenant_id, NULL, "
-      "      g.allowed_scopes, 3600, g.status = 'ACTIVE' "
+      "      g.allowed_scopes, 3600, g.status = 'ACTIVE', g.name, NULL, false, '[]'::jsonb, '[]'::jsonb, false "
       "      FROM mcp_agents g, args WHERE g.client_id = args.cid AND g.deleted_at IS NULL) "
       "SELECT json_build_object('kind', c.kind, 'id', c.id, 'client_id', c.client_id, 'secret_hash', c.secret_hash, "
       "'application_type', c.application_type, 'scope', c.scope, 'tenant_id', c.tenant_id, "
       "'partner_id', c.partner_id, 'allowed_scopes', c.allowed_scopes, 'token_lifetime', c.token_lifetime, "
-      "'url_tenant_id', tn.id, 'live', c.live AND tn.live)::text "
+      "'url_tenant_id', tn.id, 'live', c.live AND tn.live, 'name', c.name, "
+      "'refresh_token_lifetime', c.refresh_token_lifetime, 'token_exchange_allowed', c.token_exchange_allowed, "
+      "'grant_types', c.grant_types, 'redirect_uris', c.redirect_uris, 'require_consent', c.require_consent)::text "
       "FROM c, tn WHERE (c.scope = 'TENANT' AND c.tenant_id = tn.id) "
       "OR (c.scope = 'PARTNER' AND c.partner_id = tn.partner_id)" },
     { "client_live",
@@ -190,7 +196,8 @@ const sk_statement sk_statements_core[] = {
     { NULL, NULL }
 };
 
-static const sk_statement *const tables[] = { sk_statements_core, sk_statements_admin, sk_statements_keys, NULL };
+static const sk_statement *const tables[] = { sk_statements_core, sk_statements_admin, sk_statements_keys,
+                                               sk_statements_oauth, sk_statements_mail, sk_statements_users, sk_statements_login, NULL };
 
 const char *sk_statement_sql(const char *label)
 {

@@ -12,6 +12,10 @@ typedef struct {
 extern const sk_statement sk_statements_core[];
 extern const sk_statement sk_statements_admin[];
 extern const sk_statement sk_statements_keys[];
+extern const sk_statement sk_statements_users[];
+extern const sk_statement sk_statements_oauth[];
+extern const sk_statement sk_statements_mail[];
+extern const sk_statement sk_statements_login[];
 
 /* NULL when unknown. */
 const char *sk_statement_sql(const char *label);

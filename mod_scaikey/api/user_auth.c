@@ -1,0 +1,456 @@
+/* Sign-in at a tenant's login page: /api/v1/auth/tenants/{tenant_slug}/{login,mfa/verify,refresh,logout}.
+ *
+ * A user of the tenant (any role) signs in with email and password. When the user has a confirmed
+ * second factor, or the tenant's settings say mfa_required, the answer is a challenge instead of
+ * tokens: an opaque mfa_token (5 minutes, one use, 5 attempts, only its digest stored, bound to
+ * the user and the tenant) to be finished at .../mfa/verify with a TOTP code or a backup code.
+ * Tokens are of the tenant's flavour: iss {ScaiKeyIssuer}/api/v1/auth/tenants/{slug}, aud
+ * "scaikey-portal", sid a session of kind "user" (kind "portal" for the portal's sign-in). */
+#include "api/users.h"
+#include "http/response.h"
+#include "core/password.h"
+#include "core/tokens.h"
+#include "core/throttle.h"
+#include "core/secrets.h"
+#include "core/pooljson.h"
+#include "startup.h"
+#include "scaikey.h"
+
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <http_protocol.h>
+
+APLOG_USE_MODULE(scaikey);
+
+#define MFA_TOKEN_TTL   300
+
+static const sk_field login_fields[] = {
+    { "email",    SK_T_EMAIL,  SK_F_REQUIRED, 3, 320 },
+    { "password", SK_T_STRING, SK_F_REQUIRED, 1, 1024 },
+    { NULL }
+};
+
+static const char *const mfa_kinds[] = { "totp", "backup_codes", "email", NULL };
+
+static const sk_field verify_fields[] = {
+    { "mfa_token", SK_T_STRING, SK_F_REQUIRED, 1, 512 },
+    { "code",      SK_T_STRING, SK_F_REQUIRED, 1, 64 },
+    { "method",    SK_T_ENUM,   SK_F_NULLABLE, 0, 0, mfa_kinds },
+    { NULL }
+};
+
+static const sk_field refresh_fields[] = {
+    { "refresh_token", SK_T_STRING, SK_F_REQUIRED, 1, 8192 },
+    { NULL }
+};
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* compact JSON text in the pool */
+static const char *dump(apr_pool_t *p, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    const char *c = s ? apr_pstrdup(p, s) : NULL;
+    free(s);
+    return c;
+}
+
+int sk_user_invalid(sk_req *q, const sk_field *fields)
+{
+    json_t *errs = json_array();
+    if (sk_validate(q->body, fields, errs)) {
+        sk_fail_validation(q, errs);
+        return 1;
+    }
+    json_decref(errs);
+    return 0;
+}
+
+sk_audit *sk_user_audit(sk_req *q, const char *action, const char *result, json_t *user)
+{
+    sk_audit *a = sk_req_audit(q, action, result);
+    if (user) {
+        const char *role = str(user, "role");
+        a->actor_id = str(user, "id");
+        a->actor_email = str(user, "email");
+        a->actor_type = role && strcmp(role, "user") ? "admin" : "user";
+        a->tenant_id = str(user, "tenant_id");
+        a->partner_id = str(user, "partner_id");
+    }
+    return a;
+}
+
+void sk_user_audit_now(sk_req *q, sk_audit *a)
+{
+    if (q->db && sk_audit_write(q->db, a) != SK_DB_OK)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0901) "audit write failed for %s: %s",
+                      a->action, sk_db_error(q->db));
+}
+
+static void audit_fail(sk_req *q, const char *action, const char *result, json_t *user, const char *email,
+                       const char *tenant_id, const char *reason)
+{
+    sk_audit *a = sk_user_audit(q, action, result, user);
+    if (!a->actor_email)
+        a->actor_email = email;
+    if (!a->tenant_id)
+        a->tenant_id = tenant_id;
+    a->details = json_pack("{s:s}", "reason", reason);
+    sk_user_audit_now(q, a);
+    json_decref(a->details);
+}
+
+static int window(sk_req *q)
+{
+    return q->cfg->throttle_window == SK_UNSET ? 900 : q->cfg->throttle_window;
+}
+
+int sk_user_throttle_check(sk_req *q, sk_db *db, const char *acct_key, const char *ip_key,
+                           const char *email, const char *tenant_id)
+{
+    int wait_ip = sk_throttle_wait(db, ip_key, q->cfg->throttle_ip == SK_UNSET ? 20 : q->cfg->throttle_ip,
+                                   window(q));
+    int wait_acct = sk_throttle_wait(db, acct_key,
+                                     q->cfg->throttle_account == SK_UNSET ? 5 : q->cfg->throttle_account,
+                                     window(q));
+    if (wait_ip < 0 || wait_acct < 0)
+        return sk_fail_unavailable(q), 1;
+    if (wait_ip > 0 || wait_acct > 0) {
+        audit_fail(q, "user.login", "denied", NULL, email, tenant_id, "throttled");
+        sk_fail_throttled(q, wait_ip > wait_acct ? wait_ip : wait_acct,
+                          "Too many failed login attempts. Try again later.");
+        return 1;
+    }
+    return 0;
+}
+
+int sk_user_bad_credentials(sk_req *q, sk_db *db, const char *acct_key, const char *ip_key,
+                            const char *email, json_t *account)
+{
+    sk_throttle_fail(db, ip_key, window(q));
+    sk_throttle_fail(db, acct_key, window(q));
+    audit_fail(q, "user.login", "failure", account ? json_object_get(account, "user") : NULL, email,
+               account ? str(json_object_get(account, "tenant"), "id") : NULL, "invalid_credentials");
+    return sk_fail(q, HTTP_UNAUTHORIZED, SK_BAD_CREDENTIALS);
+}
+
+/* the access token of a person's session, of the user's tenant's flavour */
+static char *access_token(sk_req *q, json_t *u, const char *slug, const char *sid)
+{
+    sk_token_claims c = { 0 };
+    c.iss = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", slug, NULL);
+    c.sub = str(u, "id");
+    c.aud = SK_PORTAL_AUDIENCE;
+    c.client_id = SK_PORTAL_AUDIENCE;
+    c.scope = SK_USER_SCOPE;
+    c.sid = sid;
+    c.role = str(u, "role");
+    c.tenant_id = str(u, "tenant_id");
+    c.partner_id = str(u, "partner_id");
+    c.email = str(u, "email");
+    c.ttl = sk_config_access_ttl(q->cfg);
+    return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
+}
+
+/* A new session of kind for the account, with its tokens. otc_id: the MFA token this finishes
+ * (spent in the same transaction), or NULL. The audit record a is written with it. */
+static int open_session(sk_req *q, sk_db *db, json_t *account, const char *kind, int mfa, json_t *amr,
+                        const char *otc_id, sk_audit *a)
+{
+    json_t *u = json_object_get(account, "user");
+    const char *slug = str(json_object_get(account, "tenant"), "slug");
+    const char *ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
+    const char *sid = NULL, *digest, *rt, *at, *used = NULL, *amr_text;
+    sk_db_status st = SK_DB_ERROR;
+
+    if (!(rt = sk_refresh_token_new(q->p, &digest)))
+        return sk_fail_unavailable(q);
+    amr_text = dump(q->p, amr);
+    json_decref(amr);
+    a->resource_type = "session";
+    if ((st = sk_db_begin(db)) == SK_DB_OK &&
+        (!otc_id || (st = SK_QV(db, "user_otc_use", &used, otc_id)) == SK_DB_OK) &&
+        (st = SK_QV(db, "user_session_create", &sid, str(u, "id"), str(u, "tenant_id"), str(u, "partner_id"),
+                    kind, q->ip, q->user_agent, ttl, mfa ? "true" : "false", amr_text)) == SK_DB_OK &&
+        (st = SK_Q(db, "refresh_insert", digest, sid, str(u, "id"), NULL, SK_USER_SCOPE, NULL, ttl)) == SK_DB_OK &&
+        (st = SK_Q(db, "user_logged_in", str(u, "id"))) == SK_DB_OK &&
+        (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
+        (at = access_token(q, u, slug, sid)) != NULL &&
+        (st = sk_db_commit(db)) == SK_DB_OK) {
+        sk_no_store(q);
+        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i,s:O}", "access_token", at, "refresh_token", rt,
+                                              "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg),
+                                              "user", u));
+    }
+    sk_db_rollback(db);
+    if (st == SK_DB_NOTFOUND && otc_id)      /* the MFA token was used meanwhile */
+        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0902) "sign-in could not be recorded: %s",
+                  sk_db_error(db));
+    return sk_fail_unavailable(q);
+}
+
+int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind, const char *acct_key)
+{
+    json_t *u = json_object_get(account, "user"), *tenant = json_object_get(account, "tenant");
+    json_t *methods = json_object_get(account, "methods");
+    sk_audit *a;
+
+    if (!json_is_true(json_object_get(account, "live"))) {
+        audit_fail(q, "user.login", "denied", u, NULL, NULL, "account_disabled");
+        return sk_fail(q, HTTP_FORBIDDEN, "Account is disabled");
+    }
+    sk_throttle_reset(db, acct_key);
+
+    if (json_array_size(methods) > 0 || json_is_true(json_object_get(account, "mfa_enabled")) ||
+        json_is_true(json_object_get(tenant, "mfa_required"))) {
+        const char *token = sk_random_token(q->p, "skm_", 32), *id = NULL;
+        json_t *data = json_pack("{s:s}", "kind", kind);
+        const char *data_text = dump(q->p, data);
+        sk_db_status st;
+        json_decref(data);
+        if (!token || !data_text)
+            return sk_fail_unavailable(q);
+        st = SK_QV(db, "user_otc_create", &id, "mfa_login", str(tenant, "id"), str(u, "id"), NULL,
+                   sk_sha256_hex(q->p, token), data_text, apr_itoa(q->p, MFA_TOKEN_TTL), q->ip);
+        if (st != SK_DB_OK) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0903) "MFA token not stored: %s", sk_db_error(db));
+            return sk_fail_unavailable(q);
+        }
+        a = sk_user_audit(q, "user.login", "success", u);
+        a->details = json_pack("{s:s,s:b}", "step", "password", "mfa_required", 1);
+        sk_user_audit_now(q, a);
+        json_decref(a->details);
+        sk_no_store(q);
+        return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:O,s:i,s:s}", "mfa_required", 1, "mfa_token", token,
+                                              "methods", methods, "expires_in", MFA_TOKEN_TTL,
+                                              "tenant_slug", str(tenant, "slug")));
+    }
+    a = sk_user_audit(q, "user.login", "success", u);
+    return open_session(q, db, account, kind, 0, json_pack("[s]", "pwd"), NULL, a);
+}
+
+static const char *lower(apr_pool_t *p, const char *s)
+{
+    char *l = apr_pstrdup(p, s), *c;
+    for (c = l; *c; c++)
+        *c = (char)apr_tolower((unsigned char)*c);
+    return l;
+}
+
+int sk_api_tenant_login(sk_req *q)
+{
+    const char *slug = sk_req_param(q, "tenant_slug"), *email, *password, *tenant_id, *acct_key, *ip_key, *hash;
+    json_t *row = NULL, *account;
+    sk_db *db;
+    sk_db_status st;
+    int ok;
+
+    if (sk_user_invalid(q, login_fields))
+        return OK;
+    email = str(q->body, "email");
+    password = str(q->body, "password");
+    if (!(db = sk_req_db(q)))
+        return sk_fail_unavailable(q);
+    st = SK_QJ(db, "tenant_login_account", &row, slug, email);
+    if (st == SK_DB_NOTFOUND)
+        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
+    if (st != SK_DB_OK)
+        return sk_fail_unavailable(q);
+    sk_pool_json(q->p, row);
+    tenant_id = str(row, "tenant_id");
+    account = json_object_get(row, "account");
+    if (json_is_null(account))
+        account = NULL;
+
+    acct_key = apr_pstrcat(q->p, "user-acct:", tenant_id, ":", lower(q->p, email), NULL);
+    ip_key = apr_pstrcat(q->p, "user-ip:", q->ip, NULL);
+    if (sk_user_throttle_check(q, db, acct_key, ip_key, email, tenant_id))
+        return OK;
+    hash = account ? str(account, "password_hash") : NULL;
+    /* one argon2id verification whether or not the account exists */
+    ok = sk_password_verify(hash, password) && account;
+    if (!ok)
+        return sk_user_bad_credentials(q, db, acct_key, ip_key, email, account);
+    return sk_user_password_ok(q, db, account, "user", acct_key);
+}
+
+int sk_api_tenant_mfa_verify(sk_req *q)
+{
+    const char *slug = sk_req_param(q, "tenant_slug"), *method, *code, *kind, *uid;
+    json_t *tenant = NULL, *tok = NULL, *account = NULL, *u;
+    sk_db *db;
+    sk_db_status st;
+    sk_audit *a;
+    int good;
+
+    if (sk_user_invalid(q, verify_fields))
+        return OK;
+    if (!(db = sk_req_db(q)))
+        return sk_fail_unavailable(q);
+    st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
+    if (st == SK_DB_NOTFOUND)
+        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
+    if (st != SK_DB_OK)
+        return sk_fail_unavailable(q);
+    sk_pool_json(q->p, tenant);
+
+    /* every presentation of a live token counts as an attempt, right or wrong */
+    st = SK_QJ(db, "user_otc_attempt", &tok, "mfa_login", sk_sha256_hex(q->p, str(q->body, "mfa_token")));
+    if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
+        return sk_fail_unavailable(q);
+    sk_pool_json(q->p, tok);
+    if (st == SK_DB_NOTFOUND || !str(tok, "tenant_id") || strcmp(str(tok, "tenant_id"), str(tenant, "id"))) {
+        audit_fail(q, "user.mfa_verify", "failure", NULL, NULL, str(tenant, "id"), "invalid_mfa_token");
+        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
+    }
+    uid = str(tok, "user_id");
+    st = SK_QJ(db, "mfa_login_account", &account, uid);
+    if (st == SK_DB_NOTFOUND)
+        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
+    if (st != SK_DB_OK)
+        return sk_fail_unavailable(q);
+    sk_pool_json(q->p, account);
+    u = json_object_get(account, "user");
+
+    code = str(q->body, "code");
+    method = str(q->body, "method");
+    if (!method) {
+        /* six digits are a TOTP code; anything else can only be a backup code */
+        method = strlen(code) == 6 && strspn(code, "0123456789") == 6 ? "totp" : "backup_codes";
+    }
+    if (!strcmp(method, "email"))
+        return sk_fail(q, HTTP_BAD_REQUEST, "Email MFA is not available");
+    good = !strcmp(method, "totp") ? sk_mfa_totp_check(q, db, uid, code) : sk_mfa_backup_use(q, db, uid, code);
+    if (good < 0)
+        return sk_fail_unavailable(q);
+    if (!good) {
+        a = sk_user_audit(q, "user.mfa_verify", "failure", u);
+        a->details = json_pack("{s:s,s:s,s:I}", "reason", "invalid_code", "method", method, "attempts_left",
+                               (json_int_t)(json_integer_value(json_object_get(tok, "max_attempts")) -
+                                            json_integer_value(json_object_get(tok, "attempts"))));
+        sk_user_audit_now(q, a);
+        json_decref(a->details);
+        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid MFA code");
+    }
+    if (!json_is_true(json_object_get(account, "live"))) {
+        audit_fail(q, "user.mfa_verify", "denied", u, NULL, NULL, "account_disabled");
+        return sk_fail(q, HTTP_FORBIDDEN, "Account is disabled");
+    }
+    kind = str(json_object_get(tok, "data"), "kind");
+    if (!kind || (strcmp(kind, "user") && strcmp(kind, "portal")))
+        kind = "user";
+    a = sk_user_audit(q, "user.mfa_verify", "success", u);
+    a->details = json_pack("{s:s}", "method", method);
+    sk_pool_json(q->p, a->details);
+    return open_session(q, db, account, kind, 1,
+                        json_pack("[s,s]", "pwd", !strcmp(method, "totp") ? "otp" : "backup_code"),
+                        str(tok, "id"), a);
+}
+
+int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
+{
+    const char *digest, *rt, *new_digest, *at, *new_id = NULL, *sid;
+    json_t *row = NULL, *u;
+    sk_db *db;
+    sk_audit *a;
+    sk_db_status st;
+
+    if (sk_user_invalid(q, refresh_fields))
+        return OK;
+    if (!(db = sk_req_db(q)))
+        return sk_fail_unavailable(q);
+    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
+    if ((st = sk_db_begin(db)) != SK_DB_OK)
+        return sk_fail_unavailable(q);
+    st = SK_QJ(db, "user_refresh_spend", &row, digest, kind, slug);
+    if (st == SK_DB_NOTFOUND) {
+        json_t *reused = NULL;
+        sk_db_rollback(db);
+        if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
+            /* a spent token came back: someone holds a copy, so the whole session ends */
+            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
+            a = sk_req_audit(q, "user.refresh", "denied");
+            a->actor_id = str(reused, "user_id");
+            a->actor_type = "user";
+            a->tenant_id = str(reused, "tenant_id");
+            a->partner_id = str(reused, "partner_id");
+            a->resource_type = "session";
+            a->resource_id = rsid;
+            a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
+            if (sk_db_begin(db) != SK_DB_OK || SK_QV(db, "session_revoke", &n, rsid, "refresh_token_reuse") != SK_DB_OK ||
+                sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
+                sk_db_rollback(db);
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0904) "session revocation failed: %s",
+                              sk_db_error(db));
+            }
+            json_decref(a->details);
+            json_decref(reused);
+        }
+        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid refresh token");
+    }
+    if (st != SK_DB_OK) {
+        sk_db_rollback(db);
+        return sk_fail_unavailable(q);
+    }
+    sk_pool_json(q->p, row);
+    u = json_object_get(row, "user");
+    sid = str(row, "session_id");
+    if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
+        sk_db_rollback(db);
+        return sk_fail_unavailable(q);
+    }
+    a = sk_user_audit(q, "user.refresh", "success", u);
+    a->resource_type = "session";
+    a->resource_id = sid;
+    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), NULL, str(row, "scope"),
+                    str(row, "family_id"), apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
+        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
+        (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
+        (st = sk_audit_write(db, a)) == SK_DB_OK &&
+        (at = access_token(q, u, str(row, "slug"), sid)) != NULL &&
+        (st = sk_db_commit(db)) == SK_DB_OK) {
+        sk_no_store(q);
+        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
+                                              "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg)));
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0905) "refresh could not be recorded: %s",
+                  sk_db_error(db));
+    sk_db_rollback(db);
+    return sk_fail_unavailable(q);
+}
+
+int sk_user_logout(sk_req *q)
+{
+    const char *n = NULL;
+    sk_db *db = sk_req_db(q);
+    sk_audit *a;
+    if (!q->who->user_id || !q->who->session_id)
+        return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
+    if (!db)
+        return sk_fail_unavailable(q);
+    a = sk_req_audit(q, "user.logout", "success");
+    a->resource_type = "session";
+    a->resource_id = q->who->session_id;
+    if (sk_db_begin(db) == SK_DB_OK && SK_QV(db, "session_revoke", &n, q->who->session_id, "logout") == SK_DB_OK &&
+        sk_audit_write(db, a) == SK_DB_OK && sk_db_commit(db) == SK_DB_OK) {
+        sk_no_store(q);
+        return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", "Logged out"));
+    }
+    sk_db_rollback(db);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0906) "logout could not be recorded: %s", sk_db_error(db));
+    return sk_fail_unavailable(q);
+}
+
+int sk_api_tenant_refresh(sk_req *q)
+{
+    return sk_user_refresh(q, "user", sk_req_param(q, "tenant_slug"));
+}
+
+int sk_api_tenant_logout(sk_req *q)
+{
+    return sk_user_logout(q);
+}

@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# Benchmark of the guard (AuthType ScaiKey) against a 1 KiB static file, next to the same file
+# with no authentication and behind the peer modules mod_auth_openidc (resource-server mode,
+# JWKS over https) and mod_oauth2 (jwks_uri, its default result cache). Not part of ./dev test.
+#
+#   t/bench/guard.sh                 (as root: installs wrk and the peer modules when missing)
+#
+# Runs under t/lib/harness.sh (a throwaway PostgreSQL and mod_scaikey instance) and starts one
+# more Apache for the measurements, so that every scenario is served by the same processes:
+#
+#   none         /1k.txt            no authentication (the baseline of the ratios)
+#   jwt-cached   /demo/1k.txt       the same JWT on every request (verified once, then cached)
+#   jwt-fresh    /demo/1k.txt       a JWT never seen before on every request (wrk cycles through
+#                                   a file of pre-issued tokens): signature, store check, cache write
+#   api-key      /demo/1k.txt       the same API key on every request (looked up once, then cached)
+#   openidc      /oidc/1k.txt       mod_auth_openidc, AuthType oauth20, the same JWT
+#   oauth2       /oauth2/1k.txt     mod_oauth2, AuthType oauth2, the same JWT
+#
+# Then the resident memory of the Apache children before and after a long run of fresh tokens.
+#
+# Environment: DURATION (seconds per scenario, 10), CONNECTIONS (32), THREADS (2), ROUNDS (3;
+# the median is reported), TOKENS (fresh JWTs per round, 35000), LONG (seconds of the long run, 60).
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [ -z "${SK_RUN:-}" ]; then
+    exec "$TOP/t/lib/harness.sh" "$0" "$@"
+fi
+# shellcheck source=t/lib/conf.sh
+. "$TOP/t/lib/conf.sh"
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+TOKENS=${TOKENS:-35000}
+LONG=${LONG:-60}
+MODS=/usr/lib/apache2/modules
+B=$SK_RUN/bench
+mkdir -p "$B"
+chmod 755 "$B"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# ---- tools and peer modules ------------------------------------------------------------------
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[ -f "$MODS/mod_auth_openidc.so" ] || missing+=(libapache2-mod-auth-openidc)
+[ -f "$MODS/mod_oauth2.so" ] || missing+=(libapache2-mod-oauth2)
+if [ ${#missing[@]} -gt 0 ]; then
+    sk_is_root || sk_die "missing: ${missing[*]} (install them as root: apt-get install ${missing[*]})"
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+        { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+
+# ---- credentials -----------------------------------------------------------------------------
+
+json_field() { perl -MJSON::PP -0e 'my $j = decode_json(<STDIN>); print $j->{$ARGV[0]} // ""' "$1"; }
+
+ADMIN=$(SK_E=$SK_ADMIN_EMAIL SK_P=$SK_ADMIN_PASSWORD perl -MJSON::PP -e \
+    'print encode_json({email => $ENV{SK_E}, password => $ENV{SK_P}})' |
+    curl -sf -X POST "$SK_BASE_URL/api/v1/admin/auth/login" -H 'Content-Type: application/json' \
+        --data-binary @- | json_field access_token)
+[ -n "$ADMIN" ] || sk_die "admin login failed"
+api() {
+    local method=$1 path=$2 body=$3
+    curl -sf -X "$method" "$SK_BASE_URL$path" -H "Authorization: Bearer $ADMIN" \
+        -H 'Content-Type: application/json' -d "$body"
+}
+APP=$(api POST /api/v1/admin/applications \
+    '{"name":"bench","application_type":"SERVICE","scope":"GLOBAL","allowed_scopes":["demo:read"]}')
+CLIENT_ID=$(json_field client_id <<<"$APP")
+CLIENT_SECRET=$(json_field client_secret <<<"$APP")
+ME=$(curl -sf "$SK_BASE_URL/api/v1/admin/auth/me" -H "Authorization: Bearer $ADMIN" | json_field id)
+KEY=$(api POST /api/v1/admin/api-keys "{\"name\":\"bench\",\"user_id\":\"$ME\",\"scopes\":[\"demo:read\"]}" |
+    json_field key)
+[ -n "$CLIENT_ID" ] && [ -n "$KEY" ] || sk_die "could not create the bench client and key"
+
+# Issues N client_credentials tokens, one per line: wrk posts to the token endpoint and each of
+# its threads writes the tokens it receives to a file of its own.
+issue_tokens() {
+    local n=$1 out=$2 basic
+    basic=$(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w 0)
+    cat >"$B/issue.lua" <<LUA
+local counter = 0
+function setup(thread)
+    thread:set("id", counter)
+    counter = counter + 1
+end
+function init(args)
+    out = io.open(args[1] .. "." .. id, "w")
+    want = tonumber(args[2])
+    got = 0
+end
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+function response(status, headers, body)
+    local t = status == 200 and body:match('"access_token":"([^"]+)"')
+    if t and got < want then
+        out:write(t, "\n")
+        out:flush()
+        got = got + 1
+    end
+    if got >= want then wrk.thread:stop() end
+end
+LUA
+    rm -f "$out".*
+    # wrk runs for its whole duration even when its threads are done: interrupt it then
+    wrk -t"$THREADS" -c8 -d3600s -s "$B/issue.lua" "$SK_BASE_URL/api/v1/platform/oauth/token" \
+        -- "$out" $(((n + THREADS - 1) / THREADS)) >/dev/null &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$(cat "$out".* 2>/dev/null | wc -l)" -ge "$n" ]; then
+            kill -INT "$pid"
+            break
+        fi
+        sleep 0.5
+    done
+    wait "$pid" || true
+    cat "$out".* | head -n "$n" >"$out"
+    rm -f "$out".*
+}
+
+JWT=$(curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials \
+    "$SK_BASE_URL/api/v1/platform/oauth/token" | json_field access_token)
+say "issuing $((TOKENS * ROUNDS)) tokens for the fresh-token scenario"
+t0=$SECONDS
+issue_tokens $((TOKENS * ROUNDS)) "$B/tokens.txt"
+say "issued $(wc -l <"$B/tokens.txt") tokens in $((SECONDS - t0)) s"
+# one part of them for each round
+for r in $(seq "$ROUNDS"); do
+    sed -n "$(((r - 1) * TOKENS + 1)),$((r * TOKENS))p" "$B/tokens.txt" >"$B/tokens.$r.txt"
+done
+
+# ---- the measured server ---------------------------------------------------------------------
+
+TLSPORT=$(sk_free_port)
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$B/tls.key" -out "$B/tls.crt" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+curl -sf "$SK_BASE_URL/api/v1/platform/.well-known/jwks.json" >"$B/jwks.json"
+chmod 644 "$B"/tls.* "$B/jwks.json"
+HROOT=$B/httpd
+EXTRA=$(cat <<CONF
+# as in the peer measurements of the recipes: 2 processes x 32 threads, endless keep-alive
+ThreadsPerChild 32
+MaxRequestWorkers 64
+MinSpareThreads 32
+MaxSpareThreads 64
+MaxKeepAliveRequests 0
+BufferedLogs On
+<IfModule !ssl_module>
+    LoadModule ssl_module $MODS/mod_ssl.so
+</IfModule>
+Listen 127.0.0.1:$TLSPORT
+<VirtualHost 127.0.0.1:$TLSPORT>
+    SSLEngine on
+    SSLCertificateFile $B/tls.crt
+    SSLCertificateKeyFile $B/tls.key
+    Alias /jwks.json $B/jwks.json
+    <Location /jwks.json>
+        Require all granted
+    </Location>
+</VirtualHost>
+LoadModule auth_openidc_module $MODS/mod_auth_openidc.so
+OIDCOAuthVerifyJwksUri https://127.0.0.1:$TLSPORT/jwks.json
+OIDCOAuthSSLValidateServer Off
+OIDCOAuthRemoteUserClaim sub
+Alias /oidc/ $HROOT/htdocs/
+<Location /oidc/>
+    AuthType oauth20
+    Require valid-user
+</Location>
+LoadModule oauth2_module $MODS/mod_oauth2.so
+Alias /oauth2/ $HROOT/htdocs/
+<Location /oauth2/>
+    AuthType oauth2
+    OAuth2TokenVerify jwks_uri $SK_BASE_URL/api/v1/platform/.well-known/jwks.json
+    Require valid-user
+</Location>
+CONF
+)
+say "starting the measured server"
+URL=$("$TOP/t/lib/extra-apache" start "$HROOT" "$EXTRA" "$SK_BASE_URL")
+trap '"$TOP/t/lib/extra-apache" stop "$HROOT" >/dev/null 2>&1 || true' EXIT
+
+cat >"$B/fresh.lua" <<'LUA'
+-- each request carries the next token of the file; the threads take turns, so none repeats
+local counter = 0
+function setup(thread)
+    thread:set("id", counter)
+    counter = counter + 1
+end
+function init(args)
+    tokens = {}
+    for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+    step = tonumber(args[2])
+    i = id + 1 - step
+end
+function request()
+    i = i + step
+    if i > #tokens then i = id + 1 end
+    return wrk.format(nil, nil, { Authorization = "Bearer " .. tokens[i] })
+end
+LUA
+
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+rss_kb() {
+    local parent kids k total=0
+    parent=$(sk_httpd_pid "$HROOT")
+    kids=$(ps -o pid= --ppid "$parent" 2>/dev/null || true)
+    for k in $kids; do
+        total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$k/status" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# The scenarios: name, path, header arguments (status checks without and with the credential
+# first). The rounds take every scenario in turn, so that a slower moment of the machine does
+# not fall on one scenario only; the round with the median req/s is reported.
+SCENARIOS=(none jwt-cached jwt-fresh api-key openidc oauth2)
+declare -A PATHS HDR NOAUTH WITH RESULTS ROUND_RPS
+PATHS=([none]=/1k.txt [jwt-cached]=/demo/1k.txt [jwt-fresh]=/demo/1k.txt [api-key]=/demo/1k.txt
+       [openidc]=/oidc/1k.txt [oauth2]=/oauth2/1k.txt)
+HDR=([none]="" [jwt-cached]="Authorization: Bearer $JWT" [jwt-fresh]="Authorization: Bearer $JWT"
+     [api-key]="X-API-Key: $KEY" [openidc]="Authorization: Bearer $JWT" [oauth2]="Authorization: Bearer $JWT")
+FRESH_REQS=0
+
+measure() {
+    local name=$1 round=$2 out line
+    local -a hdr=()
+    [ -n "${HDR[$name]}" ] && hdr=(-H "${HDR[$name]}")
+    if [ "$name" = jwt-fresh ]; then
+        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$B/fresh.lua" \
+            "$URL${PATHS[$name]}" -- "$B/tokens.$round.txt" "$THREADS")
+        line=$(awk '/requests in/ {print $1}' <<<"$out")
+        [ "$line" -gt "$FRESH_REQS" ] && FRESH_REQS=$line
+    else
+        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${hdr[@]}" "$URL${PATHS[$name]}")
+    fi
+    line="$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "50%" {print $2}' <<<"$out")"
+    line="$line $(awk '$1 == "99%" {print $2}' <<<"$out") $(awk -F: '/Non-2xx/ {gsub(/ /, "", $2); print $2}' <<<"$out")"
+    RESULTS[$name]+="$line"$'\n'
+    ROUND_RPS[$name.$round]=${line%% *}
+    say "round $round, $name: ${line%% *} req/s"
+}
+
+for n in "${SCENARIOS[@]}"; do
+    hdr=()
+    [ -n "${HDR[$n]}" ] && hdr=(-H "${HDR[$n]}")
+    NOAUTH[$n]=$(code "$URL${PATHS[$n]}")
+    WITH[$n]=$(code "${hdr[@]}" "$URL${PATHS[$n]}")
+done
+# warm-up: every worker thread meets the keys, the JWKS caches are filled
+for n in jwt-cached openidc oauth2; do
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -H "${HDR[$n]}" "$URL${PATHS[$n]}" >/dev/null
+done
+RSS_BEFORE=$(rss_kb)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $(seq "$ROUNDS"); do
+    for n in "${SCENARIOS[@]}"; do
+        measure "$n" "$r"
+    done
+done
+declare -A RPS P50 P99 NON2XX RATIO
+for n in "${SCENARIOS[@]}"; do
+    read -r RPS[$n] P50[$n] P99[$n] NON2XX[$n] < <(printf '%s' "${RESULTS[$n]}" | sort -n |
+        awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+    # against the baseline of the same round, the median over the rounds
+    RATIO[$n]=$(for r in $(seq "$ROUNDS"); do
+        awk -v a="${ROUND_RPS[$n.$r]}" -v b="${ROUND_RPS[none.$r]}" 'BEGIN {printf "%.1f\n", (a / b - 1) * 100}'
+    done | sort -n | awk '{a[NR] = $1} END {printf "%+.0f %%", a[int((NR + 1) / 2)]}')
+done
+
+say "long run: $LONG s of tokens from the file, then memory again"
+RSS_MID=$(rss_kb)
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"${LONG}s" -s "$B/fresh.lua" "$URL/demo/1k.txt" \
+    -- "$B/tokens.txt" "$THREADS" >"$B/long.txt"
+RSS_AFTER=$(rss_kb)
+
+# ---- report ----------------------------------------------------------------------------------
+
+label() {
+    case $1 in
+        none) echo "static 1 KiB, no authentication" ;;
+        jwt-cached) echo "guard, one JWT (cached)" ;;
+        jwt-fresh) echo "guard, a new JWT per request" ;;
+        api-key) echo "guard, one API key (cached)" ;;
+        openidc) echo "mod_auth_openidc $(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null), oauth20, JWKS over https" ;;
+        oauth2) echo "mod_oauth2 $(dpkg-query -W -f='${Version}' libapache2-mod-oauth2 2>/dev/null), jwks_uri (result cache 300 s)" ;;
+    esac
+}
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d);" \
+     "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "req/s and latencies: the round with the median req/s; vs no auth: the median over the rounds of"
+echo "each round's req/s against the no-authentication req/s of the same round."
+echo
+echo "| scenario | no credential | with | req/s | vs no auth | p50 | p99 | non-2xx |"
+echo "|---|---|---|---|---|---|---|---|"
+for n in none jwt-cached jwt-fresh api-key openidc oauth2; do
+    echo "| $(label "$n") | ${NOAUTH[$n]} | ${WITH[$n]} | ${RPS[$n]} | ${RATIO[$n]} | ${P50[$n]} | ${P99[$n]} | ${NON2XX[$n]:-0} |"
+done
+echo
+echo "jwt-fresh: at most $FRESH_REQS requests in a round, with $TOKENS tokens for each round" \
+     "($([ "$FRESH_REQS" -le "$TOKENS" ] && echo "every request carried a token never seen before" || echo "some tokens were used twice"))."
+echo
+echo "| Apache children, resident memory | KiB |"
+echo "|---|---|"
+echo "| after warm-up | $RSS_BEFORE |"
+echo "| after the scenarios | $RSS_MID |"
+echo "| after $LONG s more of tokens from the file ($(awk '/requests in/ {print $1}' "$B/long.txt") requests) | $RSS_AFTER |"
