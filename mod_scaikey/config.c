@@ -15,6 +15,8 @@
 
 APLOG_USE_MODULE(scaikey);
 
+#define DEFAULT_KEY_ROTATION_INTERVAL (90 * 86400)
+#define DEFAULT_KEY_ROTATION_CHECK 60
 #define DEFAULT_ACCESS_TTL   3600
 #define DEFAULT_REFRESH_TTL  (30 * 86400)
 #define DEFAULT_CLOCK_SKEW   30
@@ -27,6 +29,8 @@ void *sk_config_create(apr_pool_t *p, server_rec *s)
 {
     sk_config *c = apr_pcalloc(p, sizeof(*c));
     c->alg = SK_UNSET;
+    c->key_rotation_interval = SK_UNSET;
+    c->key_rotation_check = SK_UNSET;
     c->access_ttl = SK_UNSET;
     c->refresh_ttl = SK_UNSET;
     c->clock_skew = SK_UNSET;
@@ -50,6 +54,8 @@ void *sk_config_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(bootstrap_email);
     MERGE_PTR(bootstrap_secret_file);
     MERGE_INT(alg);
+    MERGE_INT(key_rotation_interval);
+    MERGE_INT(key_rotation_check);
     MERGE_INT(access_ttl);
     MERGE_INT(refresh_ttl);
     MERGE_INT(clock_skew);
@@ -70,6 +76,14 @@ sk_config *sk_config_get(server_rec *s)
 }
 
 sk_alg sk_config_alg(const sk_config *c) { return c->alg == SK_UNSET ? SK_ALG_RS256 : (sk_alg)c->alg; }
+int sk_config_key_rotation_interval(const sk_config *c)
+{
+    return c->key_rotation_interval == SK_UNSET ? DEFAULT_KEY_ROTATION_INTERVAL : c->key_rotation_interval;
+}
+int sk_config_key_rotation_check(const sk_config *c)
+{
+    return c->key_rotation_check == SK_UNSET ? DEFAULT_KEY_ROTATION_CHECK : c->key_rotation_check;
+}
 int sk_config_access_ttl(const sk_config *c) { return c->access_ttl == SK_UNSET ? DEFAULT_ACCESS_TTL : c->access_ttl; }
 int sk_config_refresh_ttl(const sk_config *c) { return c->refresh_ttl == SK_UNSET ? DEFAULT_REFRESH_TTL : c->refresh_ttl; }
 int sk_config_clock_skew(const sk_config *c) { return c->clock_skew == SK_UNSET ? DEFAULT_CLOCK_SKEW : c->clock_skew; }
@@ -139,6 +153,15 @@ static const char *set_alg(cmd_parms *cmd, void *dc, const char *arg)
         return "ScaiKeySigningAlg must be RS256 or ES256";
     sk_config_get(cmd->server)->alg = a;
     return NULL;
+}
+
+static const char *set_key_rotation(cmd_parms *cmd, void *dc, const char *arg)
+{
+    MAIN_ONLY(cmd);
+    sk_config *c = sk_config_get(cmd->server);
+    if (!strcmp(cmd->info, "interval"))
+        return parse_int(cmd, arg, 0, 3650 * 86400, &c->key_rotation_interval);
+    return parse_int(cmd, arg, 1, 86400, &c->key_rotation_check);
 }
 
 static const char *set_ttl(cmd_parms *cmd, void *dc, const char *arg)
@@ -269,6 +292,11 @@ const command_rec sk_directives[] = {
                   "File holding the 32-byte master key (base64 or hex) that encrypts signing keys at rest"),
     AP_INIT_TAKE1("ScaiKeySigningAlg", set_alg, NULL, RSRC_CONF,
                   "Signing algorithm for tokens: RS256 (default) or ES256"),
+    AP_INIT_TAKE1("ScaiKeyKeyRotationInterval", set_key_rotation, "interval", RSRC_CONF,
+                  "Seconds a signing key stays current before it is rotated (default 7776000 = 90 days; "
+                  "0 = never)"),
+    AP_INIT_TAKE1("ScaiKeyKeyRotationCheck", set_key_rotation, "check", RSRC_CONF,
+                  "Seconds between two checks whether the signing key is due for rotation (default 60)"),
     AP_INIT_TAKE1("ScaiKeyAccessTokenTTL", set_ttl, "access", RSRC_CONF,
                   "Lifetime of access tokens in seconds (default 3600)"),
     AP_INIT_TAKE1("ScaiKeyRefreshTokenTTL", set_ttl, "refresh", RSRC_CONF,

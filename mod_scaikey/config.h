@@ -14,6 +14,8 @@ typedef struct sk_config {
     unsigned char master_key[32];
     int have_master_key;
     int alg;                            /* sk_alg or SK_UNSET */
+    int key_rotation_interval;          /* seconds; 0 = never */
+    int key_rotation_check;             /* seconds between the scheduled checks */
     int access_ttl;                     /* seconds */
     int refresh_ttl;
     int clock_skew;
@@ -38,6 +40,8 @@ sk_config *sk_config_get(server_rec *s);
 
 /* Effective values (defaults applied). */
 sk_alg sk_config_alg(const sk_config *c);
+int sk_config_key_rotation_interval(const sk_config *c);
+int sk_config_key_rotation_check(const sk_config *c);
 int sk_config_access_ttl(const sk_config *c);
 int sk_config_refresh_ttl(const sk_config *c);
 int sk_config_clock_skew(const sk_config *c);

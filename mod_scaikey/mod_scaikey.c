@@ -6,6 +6,7 @@
 #include "http/router.h"
 #include "guard/guard.h"
 #include "api/api.h"
+#include "jobs/watchdog.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
@@ -85,6 +86,7 @@ static void sk_register_hooks(apr_pool_t *p)
     ap_hook_translate_name(sk_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(sk_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     sk_guard_register_hooks(p);
+    sk_watchdog_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(scaikey) = {

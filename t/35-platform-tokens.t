@@ -234,6 +234,9 @@ my @ROUTES = (
   [POST   => '/api-keys',                                   W, 201, sub { (body => { name => 'PT key ' . n(), user_id => $_[0]{user}{id} }) }],
   [GET    => '/api-keys/{key_id}',                          R, 200, sub { (key_id => $_[0]{key}{id}) }],
   [DELETE => '/api-keys/{key_id}',                          W, 200, sub { (key_id => fresh_key($_[0])->{id}) }],
+  # signing keys
+  [GET    => '/keys',                                       R, 200],
+  [POST   => '/keys/rotate',                                W, 200],
 );
 
 # the admin console's own session endpoints: about a person's sign-in, not the admin API's resources

@@ -4,6 +4,9 @@
  * cjose takes the algorithm from the token header and accepts any RSA algorithm for an RSA key,
  * so the header is parsed and checked here first; cjose is only asked to check a signature once
  * the header's alg is known to be the key's own.
+ *
+ * Signing, on every token the server issues, goes to OpenSSL directly: each private key is also
+ * held as an OpenSSL 3 key with a signing context made once, which each signature duplicates.
  */
 #include "core/jwt.h"
 #include "core/secrets.h"
@@ -12,7 +15,13 @@
 #include <string.h>
 
 #include <cjose/cjose.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #define KID_LEN 43               /* base64url of a SHA-256 digest */
 #define KID_MAX 256              /* longest kid accepted in a token header */
@@ -26,6 +35,13 @@ struct sk_key {
     int has_private;
     size_t sig_len;              /* exact signature length for this key */
     char kid[KID_LEN + 1];
+    /* Signing without cjose: the private key as an OpenSSL 3 key, SHA-256 fetched once, and a
+     * context initialised for signing that each signature duplicates, so that no signature
+     * looks up an algorithm (a lock shared by every thread) or converts the key again. NULL
+     * for public keys; sk_jwt_sign falls back to cjose if they could not be made. */
+    EVP_PKEY *pkey;
+    EVP_MD *sha256;
+    EVP_PKEY_CTX *sign_tmpl;
 };
 
 const char *sk_alg_name(sk_alg a)
@@ -63,21 +79,6 @@ static void free_cjose_secret(char *s)
         return;
     OPENSSL_cleanse(s, strlen(s));
     cjose_get_dealloc()(s);
-}
-
-/* JSON text of v in pool memory (compact), or NULL. */
-static char *json_to_pool(apr_pool_t *p, const json_t *v, size_t *len)
-{
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
-    if (n == 0)
-        return NULL;
-    char *buf = apr_palloc(p, n + 1);
-    if (buf == NULL || json_dumpb(v, buf, n, JSON_COMPACT) != n)
-        return NULL;
-    buf[n] = '\0';
-    if (len != NULL)
-        *len = n;
-    return buf;
 }
 
 /* String value of a base64url member, checked to be in the alphabet so it can go into the
@@ -158,6 +159,152 @@ done:
     return rv;
 }
 
+/* ---------------------------------------------------------------- OpenSSL signing key */
+
+/* BIGNUM of a base64url member (NULL when absent or malformed). */
+static BIGNUM *bn_member(apr_pool_t *p, const json_t *obj, const char *name)
+{
+    const char *s = json_string_value(json_object_get(obj, name));
+    size_t n = 0;
+    unsigned char *raw = s != NULL ? sk_b64url_decode(p, s, &n) : NULL;
+    BIGNUM *bn = raw != NULL && n > 0 ? BN_bin2bn(raw, (int)n, NULL) : NULL;
+    if (raw != NULL)
+        OPENSSL_cleanse(raw, n);
+    return bn;
+}
+
+/* The private JWK (a JSON object) as an OpenSSL key pair, or NULL. */
+static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
+{
+    static const char *const rsa_members[] = { "n", "e", "d", "p", "q", "dp", "dq", "qi" };
+    static const char *const rsa_params[] = {
+        OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, OSSL_PKEY_PARAM_RSA_D,
+        OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2,
+        OSSL_PKEY_PARAM_RSA_EXPONENT1, OSSL_PKEY_PARAM_RSA_EXPONENT2,
+        OSSL_PKEY_PARAM_RSA_COEFFICIENT1 };
+    BIGNUM *bn[8] = { NULL };
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    size_t i;
+
+    if (bld == NULL)
+        return NULL;
+    if (alg == SK_ALG_RS256) {
+        for (i = 0; i < 8; i++)
+            if ((bn[i] = bn_member(p, jwk, rsa_members[i])) == NULL
+                || !OSSL_PARAM_BLD_push_BN(bld, rsa_params[i], bn[i]))
+                goto done;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    } else if (alg == SK_ALG_ES256) {
+        unsigned char pub[1 + 2 * EC_P256_BYTES];
+        size_t xl = 0, yl = 0;
+        const char *xs = json_string_value(json_object_get(jwk, "x"));
+        const char *ys = json_string_value(json_object_get(jwk, "y"));
+        unsigned char *x = xs != NULL ? sk_b64url_decode(p, xs, &xl) : NULL;
+        unsigned char *y = ys != NULL ? sk_b64url_decode(p, ys, &yl) : NULL;
+        if (x == NULL || y == NULL || xl != EC_P256_BYTES || yl != EC_P256_BYTES)
+            goto done;
+        pub[0] = 0x04;           /* uncompressed point */
+        memcpy(pub + 1, x, EC_P256_BYTES);
+        memcpy(pub + 1 + EC_P256_BYTES, y, EC_P256_BYTES);
+        if ((bn[0] = bn_member(p, jwk, "d")) == NULL
+            || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0)
+            || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn[0])
+            || !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub)))
+            goto done;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    } else {
+        goto done;
+    }
+    params = OSSL_PARAM_BLD_to_param(bld);
+    if (ctx == NULL || params == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
+        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+done:
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(ctx);
+    for (i = 0; i < 8; i++)
+        BN_clear_free(bn[i]);
+    return pkey;
+}
+
+/* Prepares k for signing through OpenSSL from the private part of its cjose key. On failure
+ * the key signs through cjose. */
+static void key_prepare_signing(apr_pool_t *p, sk_key *k)
+{
+    cjose_err err;
+    char *priv = cjose_jwk_to_json(k->jwk, true, &err);
+    json_t *obj = priv != NULL ? json_loads(priv, 0, NULL) : NULL;
+    free_cjose_secret(priv);
+    if (obj == NULL)
+        return;
+    k->pkey = pkey_from_jwk(p, obj, k->alg);
+    /* the JSON held the private members: wipe them before jansson frees the strings */
+    const char *name;
+    json_t *v;
+    json_object_foreach(obj, name, v) {
+        if (json_is_string(v))
+            OPENSSL_cleanse((void *)json_string_value(v), json_string_length(v));
+    }
+    json_decref(obj);
+    if (k->pkey == NULL || (k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL
+        || (k->sign_tmpl = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL
+        || EVP_PKEY_sign_init(k->sign_tmpl) <= 0
+        || EVP_PKEY_CTX_set_signature_md(k->sign_tmpl, k->sha256) <= 0
+        || (k->alg == SK_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(k->sign_tmpl, RSA_PKCS1_PADDING) <= 0)) {
+        EVP_PKEY_CTX_free(k->sign_tmpl);
+        EVP_MD_free(k->sha256);
+        EVP_PKEY_free(k->pkey);
+        k->sign_tmpl = NULL;
+        k->sha256 = NULL;
+        k->pkey = NULL;
+    }
+}
+
+/* The JWS signature of input (RS256: PKCS#1 v1.5; ES256: R || S) into out (k->sig_len bytes).
+ * 0 ok, -1 failure. */
+static int openssl_sign(const sk_key *k, const char *input, size_t len, unsigned char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], der[RSA_MAX_BYTES];
+    unsigned int mdlen = 0;
+    size_t siglen = sizeof(der);
+    int rv = -1;
+    /* a context of its own per signature: the template is shared by every thread */
+    EVP_PKEY_CTX *ctx;
+
+    if (EVP_Digest(input, len, md, &mdlen, k->sha256, NULL) != 1 || mdlen != 32)
+        return -1;
+    if ((ctx = EVP_PKEY_CTX_dup(k->sign_tmpl)) == NULL)
+        return -1;
+    if (EVP_PKEY_sign(ctx, der, &siglen, md, mdlen) <= 0)
+        goto done;
+    if (k->alg == SK_ALG_RS256) {
+        if (siglen == k->sig_len) {
+            memcpy(out, der, siglen);
+            rv = 0;
+        }
+    } else {
+        const unsigned char *pp = der;
+        const BIGNUM *r, *s;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &pp, (long)siglen);
+        if (es != NULL) {
+            ECDSA_SIG_get0(es, &r, &s);
+            if (BN_bn2binpad(r, out, EC_P256_BYTES) == EC_P256_BYTES
+                && BN_bn2binpad(s, out + EC_P256_BYTES, EC_P256_BYTES) == EC_P256_BYTES)
+                rv = 0;
+            ECDSA_SIG_free(es);
+        }
+    }
+done:
+    EVP_PKEY_CTX_free(ctx);
+    return rv;
+}
+
 /* Signs and verifies a fixed payload: catches private keys whose parts do not belong together
  * before they sign anything real. */
 static int key_selftest(const cjose_jwk_t *jwk, sk_alg alg)
@@ -182,6 +329,28 @@ static int key_selftest(const cjose_jwk_t *jwk, sk_alg alg)
     return ok ? 0 : -1;
 }
 
+/* The OpenSSL signing path of k must produce what the cjose key verifies. */
+static int openssl_selftest(apr_pool_t *p, const sk_key *k)
+{
+    static const char payload[] = "{\"selftest\":true}";
+    cjose_err err;
+    unsigned char sig[RSA_MAX_BYTES];
+    int ok = 0;
+    const char *hdr = apr_psprintf(p, "{\"alg\":\"%s\"}", sk_alg_name(k->alg));
+    const char *input = apr_pstrcat(p, sk_b64url_encode(p, (const unsigned char *)hdr, strlen(hdr)), ".",
+                                    sk_b64url_encode(p, (const unsigned char *)payload, sizeof(payload) - 1),
+                                    NULL);
+    if (k->sig_len > sizeof(sig) || openssl_sign(k, input, strlen(input), sig) != 0)
+        return -1;
+    const char *compact = apr_pstrcat(p, input, ".", sk_b64url_encode(p, sig, k->sig_len), NULL);
+    cjose_jws_t *jws = cjose_jws_import(compact, strlen(compact), &err);
+    if (jws != NULL) {
+        ok = cjose_jws_verify(jws, k->jwk, &err);
+        cjose_jws_release(jws);
+    }
+    return ok ? 0 : -1;
+}
+
 static apr_status_t key_cleanup(void *data)
 {
     sk_key *k = data;
@@ -189,6 +358,12 @@ static apr_status_t key_cleanup(void *data)
         cjose_jwk_release(k->jwk);
         k->jwk = NULL;
     }
+    EVP_PKEY_CTX_free(k->sign_tmpl);
+    EVP_MD_free(k->sha256);
+    EVP_PKEY_free(k->pkey);
+    k->sign_tmpl = NULL;
+    k->sha256 = NULL;
+    k->pkey = NULL;
     return APR_SUCCESS;
 }
 
@@ -217,6 +392,14 @@ static sk_key *key_wrap(apr_pool_t *p, cjose_jwk_t *jwk, sk_alg alg, int has_pri
         goto fail;
     if (has_private && key_selftest(jwk, alg) != 0)
         goto fail;
+    if (has_private) {
+        key_prepare_signing(p, k);
+        if (k->sign_tmpl != NULL && openssl_selftest(p, k) != 0) {
+            /* cannot happen with a key cjose accepts; should it, cjose signs */
+            EVP_PKEY_CTX_free(k->sign_tmpl);
+            k->sign_tmpl = NULL;
+        }
+    }
     return k;
 fail:
     apr_pool_cleanup_run(p, k, key_cleanup);
@@ -355,22 +538,23 @@ sk_alg sk_key_alg(const sk_key *k)
 
 /* ---------------------------------------------------------------- sign */
 
-char *sk_jwt_sign(apr_pool_t *p, const sk_key *k, json_t *claims, const char *typ)
+/* A typ that goes into the header as it is (no JSON escaping needed). */
+static int plain_typ(const char *typ)
+{
+    for (const char *c = typ; *c; c++) {
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+              || *c == '+' || *c == '-' || *c == '.' || *c == '/' || *c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Through cjose: keys whose OpenSSL form could not be made, and unusual typ values. */
+static char *cjose_sign(apr_pool_t *p, const sk_key *k, const char *payload, size_t plen,
+                        const char *typ)
 {
     cjose_err err;
     char *out = NULL;
-    if (p == NULL || k == NULL || k->jwk == NULL || !k->has_private || !json_is_object(claims))
-        return NULL;
-    if (typ == NULL)
-        typ = "JWT";
-    if (*typ == '\0')
-        return NULL;
-
-    size_t plen = 0;
-    char *payload = json_to_pool(p, claims, &plen);
-    if (payload == NULL)
-        return NULL;
-
     json_t *hdr = json_pack("{s:s, s:s, s:s}", "alg", sk_alg_name(k->alg), "kid", k->kid,
                             "typ", typ);
     if (hdr == NULL)
@@ -382,6 +566,37 @@ char *sk_jwt_sign(apr_pool_t *p, const sk_key *k, json_t *claims, const char *ty
     cjose_jws_release(jws);
     json_decref(hdr);
     return out;
+}
+
+char *sk_jwt_sign(apr_pool_t *p, const sk_key *k, json_t *claims, const char *typ)
+{
+    unsigned char sig[RSA_MAX_BYTES];
+    char *payload, *out;
+    if (p == NULL || k == NULL || k->jwk == NULL || !k->has_private || !json_is_object(claims))
+        return NULL;
+    if (typ == NULL)
+        typ = "JWT";
+    if (*typ == '\0')
+        return NULL;
+
+    /* one serialisation of the claims (malloc'd by jansson) */
+    if ((payload = json_dumps(claims, JSON_COMPACT)) == NULL)
+        return NULL;
+    size_t plen = strlen(payload);
+    if (k->sign_tmpl == NULL || !plain_typ(typ) || k->sig_len > sizeof(sig)) {
+        out = cjose_sign(p, k, payload, plen, typ);
+        free(payload);
+        return out;
+    }
+    /* kid is base64url and typ plain: the header needs no escaping */
+    const char *hdr = apr_pstrcat(p, "{\"alg\":\"", sk_alg_name(k->alg), "\",\"kid\":\"", k->kid,
+                                  "\",\"typ\":\"", typ, "\"}", NULL);
+    const char *input = apr_pstrcat(p, sk_b64url_encode(p, (const unsigned char *)hdr, strlen(hdr)), ".",
+                                    sk_b64url_encode(p, (const unsigned char *)payload, plen), NULL);
+    free(payload);
+    if (openssl_sign(k, input, strlen(input), sig) != 0)
+        return NULL;
+    return apr_pstrcat(p, input, ".", sk_b64url_encode(p, sig, k->sig_len), NULL);
 }
 
 /* ---------------------------------------------------------------- parse / verify */

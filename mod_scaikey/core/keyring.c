@@ -7,7 +7,8 @@
 #include <apr_time.h>
 #include <string.h>
 
-#define REFRESH_INTERVAL apr_time_from_sec(30)
+/* how long a process may sign with a key that another process has rotated out */
+#define REFRESH_INTERVAL apr_time_from_sec(SK_KEYRING_REFRESH_SECONDS)
 
 /* An immutable set of keys. Readers take the current pointer; a reload builds a new set and swaps
  * it in. Old sets are kept for the life of the process: they are a few KiB, and keys change
@@ -52,30 +53,79 @@ static apr_status_t free_jwks(void *data)
     return APR_SUCCESS;
 }
 
-sk_db_status sk_keyring_ensure(sk_keyring *kr, sk_db *db, apr_pool_t *tmp)
+sk_alg sk_keyring_alg(sk_keyring *kr)
 {
-    const char *kid = NULL, *priv, *pub_text, *sealed_b64;
+    return kr ? kr->alg : (sk_alg)0;
+}
+
+sk_db_status sk_keyring_store_new(sk_keyring *kr, sk_db *db, apr_pool_t *tmp, const char *status,
+                                  const char **kid_out)
+{
+    const char *kid, *priv, *pub_text, *sealed_b64;
     unsigned char *sealed;
     apr_size_t sealed_len;
     sk_key *k;
     json_t *pub;
-    sk_db_status st = SK_QV(db, "key_current", &kid, sk_alg_name(kr->alg));
-    if (st != SK_DB_NOTFOUND)
-        return st;
-    if (!(k = sk_key_generate(tmp, kr->alg)) || !(priv = sk_key_private_json(tmp, k)))
+    sk_db_status st;
+
+    if (kid_out)
+        *kid_out = NULL;
+    if (!kr || !(k = sk_key_generate(tmp, kr->alg)) || !(priv = sk_key_private_json(tmp, k)))
         return SK_DB_ERROR;
     kid = sk_key_kid(k);
-    if (sk_aead_seal(tmp, kr->master, kid, (const unsigned char *)priv, strlen(priv), &sealed, &sealed_len) != 0)
+    if (sk_aead_seal(tmp, kr->master, kid, (const unsigned char *)priv, strlen(priv), &sealed, &sealed_len) != 0) {
+        memset((char *)priv, 0, strlen(priv));
         return SK_DB_ERROR;
+    }
+    memset((char *)priv, 0, strlen(priv));
     sealed_b64 = sk_b64_encode(tmp, sealed, sealed_len);
     pub = sk_key_public_jwk(k);
-    pub_text = json_dumps(pub, JSON_COMPACT | JSON_SORT_KEYS);
+    pub_text = pub ? json_dumps(pub, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(pub);
-    if (!pub_text)
+    if (!pub_text || !sealed_b64) {
+        free((void *)pub_text);
         return SK_DB_ERROR;
-    st = SK_Q(db, "key_insert", kid, sk_alg_name(kr->alg), "current", sealed_b64, pub_text);
+    }
+    st = SK_Q(db, "rotation_insert", kid, sk_alg_name(kr->alg), status, sealed_b64, pub_text);
     free((void *)pub_text);
+    if (st == SK_DB_OK && kid_out)
+        *kid_out = apr_pstrdup(tmp, kid);
     return st;
+}
+
+/* The current and the next key of the configured algorithm exist once this has committed. */
+sk_db_status sk_keyring_ensure(sk_keyring *kr, sk_db *db, apr_pool_t *tmp)
+{
+    json_t *state = NULL;
+    const char *kid = NULL;
+    int have_current, have_next;
+    sk_db_status st;
+
+    if ((st = sk_db_begin(db)) != SK_DB_OK)
+        return st;
+    /* a rotation on another server commits first: its keys are seen below */
+    if ((st = SK_QV(db, "rotation_lock", &kid)) == SK_DB_OK)
+        st = SK_QJ(db, "rotation_state", &state, sk_alg_name(kr->alg));
+    if (st == SK_DB_OK) {
+        have_current = json_is_string(json_object_get(state, "current"));
+        have_next = json_is_string(json_object_get(state, "next"));
+        if (!have_current && have_next) {
+            /* published ahead of time: it becomes the current key */
+            st = SK_QV(db, "rotation_promote", &kid, sk_alg_name(kr->alg));
+            have_next = 0;
+        }
+        else if (!have_current) {
+            st = sk_keyring_store_new(kr, db, tmp, "current", NULL);
+        }
+        if (st == SK_DB_OK && !have_next)
+            st = sk_keyring_store_new(kr, db, tmp, "next", NULL);
+    }
+    json_decref(state);
+    if (st != SK_DB_OK) {
+        sk_db_rollback(db);
+        return st;
+    }
+    return sk_db_commit(db);
 }
 
 /* Builds a key set from the rows of the store. */
@@ -101,7 +151,7 @@ static keyset *build(sk_keyring *kr, json_t *rows, const char *fingerprint)
         sk_key *k = NULL;
         if (!kid || !alg_s || !status || sk_alg_parse(alg_s, &alg) != 0 || !json_is_object(jwk))
             continue;
-        if (!strcmp(status, "current") && alg == kr->alg && sealed_b64) {
+        if (!strcmp(status, "current") && sealed_b64) {
             apr_size_t slen, plen;
             unsigned char *sealed = sk_b64_decode(p, sealed_b64, &slen), *plain;
             if (sealed && sk_aead_open(p, kr->master, kid, sealed, slen, &plain, &plen) == 0) {
@@ -110,7 +160,9 @@ static keyset *build(sk_keyring *kr, json_t *rows, const char *fingerprint)
                 if (k && strcmp(sk_key_kid(k), kid))
                     k = NULL;        /* the sealed key is not the one its row names */
             }
-            if (k)
+            /* the configured algorithm's key signs; another algorithm's current key only stands
+             * in when a rotation on a server configured differently made it the current one */
+            if (k && (!ks->signer || alg == kr->alg))
                 ks->signer = k;
         }
         if (!k) {

@@ -68,7 +68,8 @@ static int authenticate(sk_req *q)
     }
 }
 
-const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, sk_routes_keys, sk_routes_mail, sk_routes_users, sk_routes_login, NULL };
+const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, sk_routes_keys, sk_routes_mail, sk_routes_users, sk_routes_login,
+                                            sk_routes_keysadmin, NULL };
 
 int sk_dispatch(request_rec *r)
 {

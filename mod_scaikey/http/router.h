@@ -25,6 +25,7 @@ typedef struct sk_route {
 extern const sk_route sk_routes[];
 extern const sk_route sk_routes_admin[];
 extern const sk_route sk_routes_keys[];
+extern const sk_route sk_routes_keysadmin[];
 extern const sk_route sk_routes_users[];
 extern const sk_route sk_routes_mail[];
 extern const sk_route sk_routes_login[];

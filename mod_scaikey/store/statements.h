@@ -12,6 +12,7 @@ typedef struct {
 extern const sk_statement sk_statements_core[];
 extern const sk_statement sk_statements_admin[];
 extern const sk_statement sk_statements_keys[];
+extern const sk_statement sk_statements_rotation[];
 extern const sk_statement sk_statements_users[];
 extern const sk_statement sk_statements_oauth[];
 extern const sk_statement sk_statements_mail[];
