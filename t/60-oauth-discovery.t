@@ -62,7 +62,10 @@ sub check_document {
   my ($jwks) = jwks(defined $slug ? (slug => $slug) : ());
   my %key_algs = map { $_->{alg} => 1 } @{ $jwks->{keys} // [] };
   ok($key_algs{ $algs->[0] // '' }, "$label: the JWKS has a key for $algs->[0]");
+  ok((grep { $_ eq 'RS256' } @$algs), "$label: RS256 is among the id token algorithms (OIDC Discovery)");
   is($d->{request_uri_parameter_supported}, JSON::PP::false(), "$label: no request_uri (default would be true)");
+  is($d->{authorization_response_iss_parameter_supported}, JSON::PP::true(),
+     "$label: authorization responses carry iss (RFC 9207)");
 
   # RFC 8414 alias: the same document
   my $a = discovery($slug, 'oauth-authorization-server');

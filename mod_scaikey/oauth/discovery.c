@@ -9,6 +9,7 @@
 #include "scaikey.h"
 
 #include <apr_strings.h>
+#include <string.h>
 #include <http_protocol.h>
 
 static json_t *strings(const char *const *v)
@@ -54,6 +55,8 @@ int sk_oauth_discovery(sk_req *q)
     jwks = slug ? apr_pstrcat(q->p, iss, "/.well-known/jwks.json", NULL)
                 : apr_pstrcat(q->p, q->cfg->issuer, "/api/v1/platform/.well-known/jwks.json", NULL);
     alg = sk_alg_name(sk_config_alg(q->cfg));
+    if (!alg)
+        alg = "RS256";
 
     doc = json_object();
     json_object_set_new(doc, "issuer", json_string(iss));
@@ -73,11 +76,16 @@ int sk_oauth_discovery(sk_req *q)
     json_object_set_new(doc, "revocation_endpoint_auth_methods_supported", strings(auth_methods));
     json_object_set_new(doc, "code_challenge_methods_supported", json_pack("[s]", "S256"));
     json_object_set_new(doc, "subject_types_supported", json_pack("[s]", "public"));
-    json_object_set_new(doc, "id_token_signing_alg_values_supported", json_pack("[s]", alg ? alg : "RS256"));
+    /* the configured algorithm first; the other one too, since a rotation on a server configured
+     * differently can make it the signing one (docs/configuration.md, "Keys and rotation") */
+    json_object_set_new(doc, "id_token_signing_alg_values_supported",
+                        json_pack("[s,s]", alg, strcmp(alg, "ES256") ? "ES256" : "RS256"));
     json_object_set_new(doc, "claims_supported", strings(claims));
     json_object_set_new(doc, "claims_parameter_supported", json_false());
     json_object_set_new(doc, "request_parameter_supported", json_false());
     json_object_set_new(doc, "request_uri_parameter_supported", json_false());
+    /* RFC 9207: every authorization response carries iss */
+    json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
     apr_table_setn(q->r->headers_out, "Cache-Control", "public, max-age=300");
     return sk_reply(q, HTTP_OK, doc);
 }
