@@ -5,6 +5,7 @@
 
 #include <apr_strings.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -262,6 +263,24 @@ static char *hex_lower(apr_pool_t *p, const unsigned char *in, size_t len)
     return out;
 }
 
+/* SHA-256 fetched from the OpenSSL 3 provider once per process: EVP_sha256() makes every
+ * EVP_Digest fetch it again through the method store, a lock shared by all threads, and digests
+ * run on every guarded request and every token request. */
+static const EVP_MD *sha256_md(void)
+{
+    static _Atomic(EVP_MD *) fetched;
+    EVP_MD *md = atomic_load_explicit(&fetched, memory_order_acquire), *expected = NULL;
+    if (md != NULL)
+        return md;
+    if ((md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+        return EVP_sha256();
+    if (!atomic_compare_exchange_strong(&fetched, &expected, md)) {
+        EVP_MD_free(md);         /* another thread was first: use its copy */
+        md = expected;
+    }
+    return md;
+}
+
 void sk_sha256(const void *data, size_t len, unsigned char out[32])
 {
     if (out == NULL)
@@ -271,7 +290,7 @@ void sk_sha256(const void *data, size_t len, unsigned char out[32])
         len = 0;
     }
     unsigned int olen = 0;
-    if (EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL) != 1 || olen != 32) {
+    if (EVP_Digest(data, len, out, &olen, sha256_md(), NULL) != 1 || olen != 32) {
         /* Cannot report an error through this signature: never leave a predictable digest
          * that could equal a real one by accident of stale memory. */
         memset(out, 0, 32);
@@ -284,7 +303,7 @@ char *sk_sha256_hex(apr_pool_t *p, const char *s)
         return NULL;
     unsigned char md[32];
     unsigned int olen = 0;
-    if (EVP_Digest(s, strlen(s), md, &olen, EVP_sha256(), NULL) != 1 || olen != 32)
+    if (EVP_Digest(s, strlen(s), md, &olen, sha256_md(), NULL) != 1 || olen != 32)
         return NULL;
     return hex_lower(p, md, sizeof(md));
 }
