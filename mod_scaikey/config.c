@@ -337,6 +337,10 @@ const command_rec sk_directives[] = {
                     "Scopes listed by SetHandler scaikey-resource-metadata"),
     AP_INIT_FLAG("ScaiKeyMCPEndpoint", sk_guard_set_mcp, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: MCP agents may call only their allowed tools here (default Off)"),
+    AP_INIT_TAKE23("ScaiKeyLogin", sk_guard_set_login, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                   "Browsers sign in here through the hosted login: TENANT-SLUG or platform, the "
+                   "client_id of the application, and optionally the callback path (default "
+                   "<location>/.scaikey/callback)"),
     /* end of guard directives */
     { NULL }
 };

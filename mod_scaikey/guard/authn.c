@@ -256,7 +256,7 @@ int sk_guard_authn(request_rec *r)
     sk_credential cred;
     sk_identity *id = NULL;
     const char *reason = NULL, *user;
-    int rc;
+    int rc, from_cookie;
 
     if (!sk_guard_active(r))
         return DECLINED;
@@ -268,7 +268,12 @@ int sk_guard_authn(request_rec *r)
                       "AuthType ScaiKey needs ScaiKeyIssuer (and ScaiKeyMasterKeyFile) for this server");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (sk_guard_login_is_callback(r))
+        return sk_guard_login_callback(r);
     cred = sk_guard_credential(r);
+    from_cookie = cred.kind == SK_CRED_NONE && sk_guard_login_credential(r, &cred);
+    if (cred.kind == SK_CRED_NONE && sk_guard_login_browser(r))
+        return sk_guard_login_redirect(r, 0);
     if (cred.kind == SK_CRED_NONE)
         return sk_guard_refuse(r, HTTP_UNAUTHORIZED, sk_guard_www(r, 1, NULL, NULL, NULL),
                                json_pack("{s:s,s:s}", "error", "unauthenticated", "error_description",
@@ -288,7 +293,11 @@ int sk_guard_authn(request_rec *r)
                                          "the credential cannot be checked right now"));
     default:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SKLOGNO(0810) "guard: %s refused: %s",
-                      cred.kind == SK_CRED_JWT ? "token" : "API key", reason);
+                      from_cookie ? "sign-in cookie" : cred.kind == SK_CRED_JWT ? "token" : "API key", reason);
+        /* an expired or ended sign-in: the browser signs in again (the SSO session may make
+         * that invisible) */
+        if (from_cookie && sk_guard_login_browser(r))
+            return sk_guard_login_redirect(r, 1);
         return refuse_token(r, reason ? reason : "invalid credential");
     }
 

@@ -30,5 +30,7 @@ const char *sk_guard_set_resource_metadata(cmd_parms *cmd, void *dc, const char 
 const char *sk_guard_set_resource(cmd_parms *cmd, void *dc, const char *arg);
 const char *sk_guard_set_scopes_supported(cmd_parms *cmd, void *dc, const char *arg);
 const char *sk_guard_set_mcp(cmd_parms *cmd, void *dc, int on);
+const char *sk_guard_set_login(cmd_parms *cmd, void *dc, const char *who, const char *client,
+                               const char *callback);
 
 #endif

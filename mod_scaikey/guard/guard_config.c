@@ -27,6 +27,16 @@ void *sk_guard_dir_merge(apr_pool_t *p, void *basev, void *addv)
     m->scopes_supported = add->scopes_supported ? add->scopes_supported : base->scopes_supported;
     m->mcp = add->mcp != -1 ? add->mcp : base->mcp;
     m->delay = add->delay != -1 ? add->delay : base->delay;
+    if (add->login_client) {
+        m->login_client = add->login_client;
+        m->login_slug = add->login_slug;
+        m->login_callback = add->login_callback;
+    }
+    else {
+        m->login_client = base->login_client;
+        m->login_slug = base->login_slug;
+        m->login_callback = base->login_callback;
+    }
     return m;
 }
 

@@ -22,6 +22,9 @@ typedef struct sk_guard_dir {
     apr_array_header_t *scopes_supported; /* const char *; NULL = not set */
     int mcp;                            /* 1 = MCP endpoint (tool filter); -1 = not set */
     int delay;                          /* revocation delay in seconds; -1 = not set */
+    const char *login_client;           /* ScaiKeyLogin: client_id; NULL = no browser sign-in */
+    const char *login_slug;             /* its tenant; NULL = the platform issuer */
+    const char *login_callback;         /* its callback path */
 } sk_guard_dir;
 
 sk_guard_dir *sk_guard_dir_get(request_rec *r);
@@ -138,6 +141,19 @@ void sk_guard_cache_pre_config(apr_pool_t *pconf);
 int sk_guard_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void sk_guard_cache_child_init(apr_pool_t *p, server_rec *s);
 const char *sk_guard_cache_configure(cmd_parms *cmd, const char *arg);
+
+/* ---- browser sign-in (login.c) ---- */
+
+int sk_guard_login_enabled(request_rec *r);
+/* The location's sign-in cookie as the credential (a JWT): 1 when there is one. */
+int sk_guard_login_credential(request_rec *r, sk_credential *cred);
+/* A browser's request (GET or HEAD accepting text/html) where ScaiKeyLogin is set. */
+int sk_guard_login_browser(request_rec *r);
+/* 302 to the authorization endpoint with a new state cookie (and the sign-in cookie cleared). */
+int sk_guard_login_redirect(request_rec *r, int clear_token);
+int sk_guard_login_is_callback(request_rec *r);
+/* The callback: state, iss, code; 302 back with the sign-in cookie, or a refusal. */
+int sk_guard_login_callback(request_rec *r);
 
 /* ---- agents (agents.c) ---- */
 

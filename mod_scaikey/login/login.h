@@ -61,6 +61,8 @@ int sk_sso_end(sk_req *q, const char *reason, const char **ended_id, json_t **en
 /* Cookies: production names carry the __Host- prefix and Secure; see docs/oauth-login.md. */
 const char *sk_cookie_name(sk_req *q, const char *base);
 const char *sk_cookie_get(sk_req *q, const char *name);
+/* The value of the cookie name in the request; NULL when absent or sent more than once. */
+const char *sk_cookie_read(request_rec *r, const char *name);
 /* max_age < 0: a browser-session cookie; 0: delete it. */
 void sk_cookie_set(sk_req *q, const char *name, const char *value, int max_age);
 

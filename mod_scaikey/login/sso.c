@@ -28,14 +28,14 @@ const char *sk_cookie_name(sk_req *q, const char *base)
     return sk_config_production(q->cfg) ? apr_pstrcat(q->p, "__Host-", base, NULL) : base;
 }
 
-const char *sk_cookie_get(sk_req *q, const char *name)
+const char *sk_cookie_read(request_rec *r, const char *name)
 {
-    const char *h = apr_table_get(q->r->headers_in, "Cookie"), *found = NULL;
+    const char *h = apr_table_get(r->headers_in, "Cookie"), *found = NULL;
     apr_size_t nlen = strlen(name);
     char *copy, *pair, *state;
     if (!h)
         return NULL;
-    copy = apr_pstrdup(q->p, h);
+    copy = apr_pstrdup(r->pool, h);
     for (pair = apr_strtok(copy, ";", &state); pair; pair = apr_strtok(NULL, ";", &state)) {
         while (*pair == ' ' || *pair == '\t')
             pair++;
@@ -50,6 +50,11 @@ const char *sk_cookie_get(sk_req *q, const char *name)
         }
     }
     return found;
+}
+
+const char *sk_cookie_get(sk_req *q, const char *name)
+{
+    return sk_cookie_read(q->r, name);
 }
 
 void sk_cookie_set(sk_req *q, const char *name, const char *value, int max_age)
