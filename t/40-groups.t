@@ -13,20 +13,12 @@ plan tests => 13;
 my $ADMIN = '/api/v1/admin';
 my $PW    = 'Group-Fixture-Pass-42';
 
-sub api {
-  my ($method, $path, $token, $json) = @_;
-  return req($method, "$ADMIN$path", token => $token, (defined $json ? (json => $json) : ()));
-}
+sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
 
 my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
 my $ST = $super->{access_token};
 
-sub created {
-  my ($path, $body) = @_;
-  my $r = api(POST => $path, $ST, $body);
-  die "POST $path: $r->{status} $r->{content}\n" unless $r->{status} == 201;
-  return $r->{json};
-}
+sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
 sub new_tenant {
   my ($pid) = @_;
   created('/tenants', { name => 'Groups tenant', slug => unique_slug('grp'),
@@ -37,12 +29,7 @@ sub new_user {
   created('/users', { email => unique_email('grp'), password => $PW, role => 'user', %o });
 }
 sub new_group { my ($tid, $name) = @_; created('/groups', { tenant_id => $tid, name => $name // 'Group' }) }
-sub token_of {
-  my ($u) = @_;
-  my ($j, $r) = admin_login(email => $u->{email}, password => $PW);
-  die "login of $u->{email}: $r->{status} $r->{content}\n" unless $j;
-  return $j->{access_token};
-}
+sub token_of { admin_token(email => $_[0]{email}, password => $PW) }
 sub detail_is {
   my ($r, $status, $detail, $name) = @_;
   is($r->{status}, $status, "$name: $status") or diag($r->{content});

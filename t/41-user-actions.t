@@ -14,20 +14,12 @@ my $ADMIN = '/api/v1/admin';
 my $PW    = 'User-Fixture-Pass-42';
 my $ME    = "$ADMIN/auth/me";
 
-sub api {
-  my ($method, $path, $token, $json) = @_;
-  return req($method, "$ADMIN$path", token => $token, (defined $json ? (json => $json) : ()));
-}
+sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
 
 my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
 my $ST = $super->{access_token};
 
-sub created {
-  my ($path, $body) = @_;
-  my $r = api(POST => $path, $ST, $body);
-  die "POST $path: $r->{status} $r->{content}\n" unless $r->{status} == 201;
-  return $r->{json};
-}
+sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
 sub new_tenant {
   created('/tenants', { name => 'Users tenant', slug => unique_slug('usr') });
 }

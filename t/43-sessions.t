@@ -16,20 +16,12 @@ my $ME    = "$ADMIN/auth/me";
 my @FIELDS = qw(id user_id tenant_id partner_id kind client_id ip_address user_agent created_at last_seen_at
                 expires_at revoked_at);
 
-sub api {
-  my ($method, $path, $token, $json) = @_;
-  return req($method, "$ADMIN$path", token => $token, (defined $json ? (json => $json) : ()));
-}
+sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
 
 my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
 my $ST = $super->{access_token};
 
-sub created {
-  my ($path, $body) = @_;
-  my $r = api(POST => $path, $ST, $body);
-  die "POST $path: $r->{status} $r->{content}\n" unless $r->{status} == 201;
-  return $r->{json};
-}
+sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
 sub new_user {
   my (%o) = @_;
   created('/users', { email => unique_email('ses'), password => $PW, role => 'tenant_admin', %o });

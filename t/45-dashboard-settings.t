@@ -15,30 +15,17 @@ my $PW    = 'Dash-Fixture-Pass-42';
 my $PS    = '/platform-settings';
 my @STATS = qw(tenants users groups applications agents active_sessions);
 
-sub api {
-  my ($method, $path, $token, $json) = @_;
-  return req($method, "$ADMIN$path", token => $token, (defined $json ? (json => $json) : ()));
-}
+sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
 
 my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
 my $ST = $super->{access_token};
 
-sub created {
-  my ($path, $body) = @_;
-  my $r = api(POST => $path, $ST, $body);
-  die "POST $path: $r->{status} $r->{content}\n" unless $r->{status} == 201;
-  return $r->{json};
-}
+sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
 sub new_user {
   my (%o) = @_;
   created('/users', { email => unique_email('dash'), password => $PW, role => 'tenant_admin', %o });
 }
-sub token_of {
-  my ($u) = @_;
-  my ($j, $r) = admin_login(email => $u->{email}, password => $PW);
-  die "login of $u->{email}: $r->{status} $r->{content}\n" unless $j;
-  return $j->{access_token};
-}
+sub token_of { admin_token(email => $_[0]{email}, password => $PW) }
 sub v422 {
   my ($r, $loc, $name) = @_;
   is($r->{status}, 422, "$name: 422") or return diag($r->{content});
