@@ -3,6 +3,7 @@
  * refusal of malformed keys and what it asks the store, ISO 8601 times. TAP on stdout.
  */
 #include <check.h>
+#include "unit_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,13 +261,5 @@ static Suite *apikeys_suite(void)
 
 int main(void)
 {
-    if (apr_initialize() != APR_SUCCESS)
-        return 2;
-    SRunner *sr = srunner_create(apikeys_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failed == 0 ? 0 : 1;
+    return sk_unit_run(apikeys_suite());
 }

@@ -2,6 +2,7 @@
  * Unit tests for mod_scaikey/core: secrets, password, jwt. TAP on stdout.
  */
 #include <check.h>
+#include "unit_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -993,13 +994,5 @@ static Suite *core_suite(void)
 
 int main(void)
 {
-    if (apr_initialize() != APR_SUCCESS)
-        return 2;
-    SRunner *sr = srunner_create(core_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failed == 0 ? 0 : 1;
+    return sk_unit_run(core_suite());
 }

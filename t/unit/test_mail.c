@@ -3,6 +3,7 @@
  * directory and sendmail transports (jobs/mailer.c). TAP on stdout.
  */
 #include <check.h>
+#include "unit_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,13 +425,5 @@ static Suite *mail_suite(void)
 
 int main(void)
 {
-    if (apr_initialize() != APR_SUCCESS)
-        return 2;
-    SRunner *sr = srunner_create(mail_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failed == 0 ? 0 : 1;
+    return sk_unit_run(mail_suite());
 }

@@ -3,6 +3,7 @@
  * TOTP (RFC 6238 appendix B). TAP on stdout.
  */
 #include <check.h>
+#include "unit_main.h"
 #include <string.h>
 
 #include <apr_general.h>
@@ -152,13 +153,5 @@ static Suite *totp_suite(void)
 
 int main(void)
 {
-    if (apr_initialize() != APR_SUCCESS)
-        return 2;
-    SRunner *sr = srunner_create(totp_suite());
-    srunner_set_tap(sr, "-");
-    srunner_run_all(sr, CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failed == 0 ? 0 : 1;
+    return sk_unit_run(totp_suite());
 }
