@@ -30,7 +30,7 @@ static const char *str(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static int person(sk_req *q)
+int sk_me_mfa_person(sk_req *q)
 {
     if (q->who->user_id && q->who->session_id)
         return 1;
@@ -154,8 +154,7 @@ static int new_backup_codes(sk_req *q, const char *uid, json_t **codes, const ch
     return *digests ? 0 : -1;
 }
 
-/* a failed code counts against the person like a failed sign-in; 1 when the answer was sent */
-static int throttled(sk_req *q, sk_db *db, const char *key)
+int sk_me_mfa_throttled(sk_req *q, sk_db *db, const char *key)
 {
     int window = q->cfg->throttle_window == SK_UNSET ? 900 : q->cfg->throttle_window;
     int wait = sk_throttle_wait(db, key, q->cfg->throttle_account == SK_UNSET ? 5 : q->cfg->throttle_account,
@@ -167,7 +166,7 @@ static int throttled(sk_req *q, sk_db *db, const char *key)
     return 0;
 }
 
-static int bad_code(sk_req *q, sk_db *db, const char *key, const char *action)
+int sk_me_mfa_bad_code(sk_req *q, sk_db *db, const char *key, const char *action)
 {
     sk_audit *a = sk_req_audit(q, action, "failure");
     sk_throttle_fail(db, key, q->cfg->throttle_window == SK_UNSET ? 900 : q->cfg->throttle_window);
@@ -179,7 +178,7 @@ static int bad_code(sk_req *q, sk_db *db, const char *key, const char *action)
     return sk_fail(q, HTTP_BAD_REQUEST, "Invalid code");
 }
 
-static const char *throttle_key(sk_req *q)
+const char *sk_me_mfa_throttle_key(sk_req *q)
 {
     return apr_pstrcat(q->p, "user-mfa:", q->who->user_id, NULL);
 }
@@ -188,7 +187,7 @@ int sk_api_me_mfa(sk_req *q)
 {
     json_t *out = NULL;
     sk_db *db;
-    if (!person(q))
+    if (!sk_me_mfa_person(q))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
@@ -223,7 +222,7 @@ int sk_api_me_totp_setup(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!person(q))
+    if (!sk_me_mfa_person(q))
         return OK;
     if (!q->cfg->have_master_key)
         return sk_fail_unavailable(q);
@@ -269,12 +268,12 @@ int sk_api_me_totp_confirm(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    key = throttle_key(q);
-    if (throttled(q, db, key))
+    key = sk_me_mfa_throttle_key(q);
+    if (sk_me_mfa_throttled(q, db, key))
         return OK;
     if ((st = SK_QJ(db, "mfa_state", &state, q->who->user_id)) != SK_DB_OK)
         return st == SK_DB_NOTFOUND ? sk_fail(q, HTTP_NOT_FOUND, "User not found") : failed(q, db, "MFA state");
@@ -284,7 +283,7 @@ int sk_api_me_totp_confirm(sk_req *q)
     if (!json_is_object(pending = json_object_get(state, "pending")))
         return sk_fail(q, HTTP_BAD_REQUEST, "No TOTP setup in progress");
     if ((step = match_code(q, q->who->user_id, pending, str(q->body, "code"), &broken)) < 0)
-        return broken ? sk_fail_unavailable(q) : bad_code(q, db, key, "user.mfa_totp_enable");
+        return broken ? sk_fail_unavailable(q) : sk_me_mfa_bad_code(q, db, key, "user.mfa_totp_enable");
     if (new_backup_codes(q, q->who->user_id, &codes, &digests) != 0)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, codes);
@@ -308,14 +307,13 @@ int sk_api_me_totp_confirm(sk_req *q)
     return failed(q, db, "TOTP confirm");
 }
 
-/* the current TOTP code of the body; 1 to go on, 0 when the answer was sent */
-static int current_code(sk_req *q, sk_db *db, const char *action)
+int sk_me_mfa_current_totp(sk_req *q, sk_db *db, const char *action)
 {
     json_t *state = NULL;
-    const char *key = throttle_key(q);
+    const char *key = sk_me_mfa_throttle_key(q);
     sk_db_status st;
     int ok;
-    if (throttled(q, db, key))
+    if (sk_me_mfa_throttled(q, db, key))
         return 0;
     if ((st = SK_QJ(db, "mfa_state", &state, q->who->user_id)) != SK_DB_OK) {
         st == SK_DB_NOTFOUND ? sk_fail(q, HTTP_NOT_FOUND, "User not found") : failed(q, db, "MFA state");
@@ -331,7 +329,7 @@ static int current_code(sk_req *q, sk_db *db, const char *action)
         return 0;
     }
     if (!ok) {
-        bad_code(q, db, key, action);
+        sk_me_mfa_bad_code(q, db, key, action);
         return 0;
     }
     sk_throttle_reset(db, key);
@@ -345,11 +343,11 @@ int sk_api_me_totp_disable(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    if (!current_code(q, db, "user.mfa_totp_disable"))
+    if (!sk_me_mfa_current_totp(q, db, "user.mfa_totp_disable"))
         return OK;
     a = sk_req_audit(q, "user.mfa_totp_disable", "success");
     a->resource_type = "user";
@@ -372,11 +370,11 @@ int sk_api_me_backup_regenerate(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    if (!current_code(q, db, "user.mfa_backup_regenerate"))
+    if (!sk_me_mfa_current_totp(q, db, "user.mfa_backup_regenerate"))
         return OK;
     if (new_backup_codes(q, q->who->user_id, &codes, &digests) != 0)
         return sk_fail_unavailable(q);

@@ -3,7 +3,11 @@
  * A user of the tenant (any role) signs in with email and password. When the user has a confirmed
  * second factor, or the tenant's settings say mfa_required, the answer is a challenge instead of
  * tokens: an opaque mfa_token (5 minutes, one use, 5 attempts, only its digest stored, bound to
- * the user and the tenant) to be finished at .../mfa/verify with a TOTP code or a backup code.
+ * the user and the tenant) to be finished at .../mfa/verify with a TOTP code, a backup code or a
+ * code mailed through .../mfa/email/send (mfa_email.c). The challenge lists the methods the user
+ * can answer with; email is among them when the user enrolled it, and also when a second factor
+ * is demanded but the user has enrolled nothing (a code to the account's address proves control
+ * of it), so that nobody is left with a challenge they cannot answer.
  * Tokens are of the tenant's flavour: iss {ScaiKeyIssuer}/api/v1/auth/tenants/{slug}, aud
  * "scaikey-portal", sid a session of kind "user" (kind "portal" for the portal's sign-in). */
 #include "api/users.h"
@@ -30,7 +34,7 @@ static const sk_field login_fields[] = {
     { NULL }
 };
 
-static const char *const mfa_kinds[] = { "totp", "backup_codes", "email", NULL };
+static const char *const mfa_kinds[] = { "totp", "email", "backup_code", "backup_codes", NULL };
 
 static const sk_field verify_fields[] = {
     { "mfa_token", SK_T_STRING, SK_F_REQUIRED, 1, 512 },
@@ -225,9 +229,9 @@ int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind,
         sk_user_audit_now(q, a);
         json_decref(a->details);
         sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:O,s:i,s:s}", "mfa_required", 1, "mfa_token", token,
-                                              "methods", methods, "expires_in", MFA_TOKEN_TTL,
-                                              "tenant_slug", str(tenant, "slug")));
+        return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:s,s:O,s:i,s:s}", "mfa_required", 1, "mfa_token", token,
+                                              "user_id", str(u, "id"), "methods", methods,
+                                              "expires_in", MFA_TOKEN_TTL, "tenant_slug", str(tenant, "slug")));
     }
     a = sk_user_audit(q, "user.login", "success", u);
     return open_session(q, db, account, kind, 0, json_pack("[s]", "pwd"), NULL, a);
@@ -278,10 +282,20 @@ int sk_api_tenant_login(sk_req *q)
     return sk_user_password_ok(q, db, account, "user", acct_key);
 }
 
+static int has_method(json_t *methods, const char *name)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(methods, i, m)
+        if (json_is_string(m) && !strcmp(json_string_value(m), name))
+            return 1;
+    return 0;
+}
+
 int sk_api_tenant_mfa_verify(sk_req *q)
 {
-    const char *slug = sk_req_param(q, "tenant_slug"), *method, *code, *kind, *uid;
-    json_t *tenant = NULL, *tok = NULL, *account = NULL, *u;
+    const char *slug = sk_req_param(q, "tenant_slug"), *method, *code, *kind, *uid, *purpose;
+    json_t *tenant = NULL, *tok = NULL, *account = NULL, *u, *methods;
     sk_db *db;
     sk_db_status st;
     sk_audit *a;
@@ -318,13 +332,31 @@ int sk_api_tenant_mfa_verify(sk_req *q)
 
     code = str(q->body, "code");
     method = str(q->body, "method");
-    if (!method) {
-        /* six digits are a TOTP code; anything else can only be a backup code */
-        method = strlen(code) == 6 && strspn(code, "0123456789") == 6 ? "totp" : "backup_codes";
-    }
-    if (!strcmp(method, "email"))
+    methods = json_object_get(account, "methods");
+    purpose = apr_pstrcat(q->p, "mfa:", str(tok, "id"), NULL);
+    if (method && !strcmp(method, "backup_code"))
+        method = "backup_codes";
+    if (method && !strcmp(method, "email") && !has_method(methods, "email"))
         return sk_fail(q, HTTP_BAD_REQUEST, "Email MFA is not available");
-    good = !strcmp(method, "totp") ? sk_mfa_totp_check(q, db, uid, code) : sk_mfa_backup_use(q, db, uid, code);
+    if (!method && strlen(code) == 6 && strspn(code, "0123456789") == 6) {
+        /* six digits: the authenticator's code first, then the code last mailed for this challenge */
+        good = 0;
+        method = "totp";
+        if (has_method(methods, "totp"))
+            good = sk_mfa_totp_check(q, db, uid, code);
+        if (good == 0 && has_method(methods, "email")) {
+            method = "email";
+            good = sk_mfa_email_check(q, db, uid, purpose, code);
+        }
+    }
+    else {
+        /* anything else can only be a backup code */
+        if (!method)
+            method = "backup_codes";
+        good = !strcmp(method, "totp")  ? sk_mfa_totp_check(q, db, uid, code)
+             : !strcmp(method, "email") ? sk_mfa_email_check(q, db, uid, purpose, code)
+                                        : sk_mfa_backup_use(q, db, uid, code);
+    }
     if (good < 0)
         return sk_fail_unavailable(q);
     if (!good) {
@@ -347,7 +379,7 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     a->details = json_pack("{s:s}", "method", method);
     sk_pool_json(q->p, a->details);
     return open_session(q, db, account, kind, 1,
-                        json_pack("[s,s]", "pwd", !strcmp(method, "totp") ? "otp" : "backup_code"),
+                        json_pack("[s,s]", "pwd", strcmp(method, "backup_codes") ? "otp" : "backup_code"),
                         str(tok, "id"), a);
 }
 

@@ -177,6 +177,24 @@ void sk_mail_signin_code(apr_pool_t *p, sk_mail *m, const char *tenant, const ch
         "-- \n%s\n", tenant, code, minutes, tenant);
 }
 
+void sk_mail_mfa_code(apr_pool_t *p, sk_mail *m, const char *tenant, const char *code, int minutes, int enrol)
+{
+    m->subject = apr_pstrcat(p, enrol ? "Confirm email verification for " : "Your verification code for ",
+                             tenant, NULL);
+    m->body = apr_psprintf(p,
+        "Hello,\n\n"
+        "%s\n\n"
+        "    %s\n\n"
+        "It is valid for %d minutes and can be used once.\n\n"
+        "If you did not ask for it, someone may know your password: change it. Nobody can use\n"
+        "the code without your password.\n\n"
+        "-- \n%s\n",
+        enrol ? apr_pstrcat(p, "To turn on verification by email for your ", tenant, " account, enter this code:",
+                            NULL)
+              : apr_pstrcat(p, "Your code to finish signing in to ", tenant, " is:", NULL),
+        code, minutes, tenant);
+}
+
 void sk_mail_password_reset(apr_pool_t *p, sk_mail *m, const char *tenant, const char *link, int minutes)
 {
     m->subject = apr_pstrcat(p, "Reset your password for ", tenant, NULL);

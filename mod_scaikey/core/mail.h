@@ -41,6 +41,8 @@ char *sk_mail_build(apr_pool_t *p, const sk_mail *m, apr_time_t now, const char 
 /* The messages. tenant is the name the tenant shows (its branding name, else its name). Each
  * fills subject and body of m (from and to are left to the caller). */
 void sk_mail_signin_code(apr_pool_t *p, sk_mail *m, const char *tenant, const char *code, int minutes);
+/* A second-factor code: for a sign-in, or (enrol) to turn email verification on. */
+void sk_mail_mfa_code(apr_pool_t *p, sk_mail *m, const char *tenant, const char *code, int minutes, int enrol);
 void sk_mail_password_reset(apr_pool_t *p, sk_mail *m, const char *tenant, const char *link, int minutes);
 void sk_mail_verify_email(apr_pool_t *p, sk_mail *m, const char *tenant, const char *link, int minutes);
 

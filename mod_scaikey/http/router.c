@@ -69,7 +69,7 @@ static int authenticate(sk_req *q)
 }
 
 const sk_route *const sk_route_tables[] = { sk_routes, sk_routes_admin, sk_routes_keys, sk_routes_mail, sk_routes_users, sk_routes_login,
-                                            sk_routes_keysadmin, NULL };
+                                            sk_routes_keysadmin, sk_routes_mfa, NULL };
 
 int sk_dispatch(request_rec *r)
 {

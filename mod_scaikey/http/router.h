@@ -29,6 +29,7 @@ extern const sk_route sk_routes_keysadmin[];
 extern const sk_route sk_routes_users[];
 extern const sk_route sk_routes_mail[];
 extern const sk_route sk_routes_login[];
+extern const sk_route sk_routes_mfa[];
 /* every route table, NULL-terminated (router.c) */
 extern const sk_route *const sk_route_tables[];
 

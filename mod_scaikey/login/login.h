@@ -114,7 +114,7 @@ int sk_login_tenant_flow(sk_req *q, const char *handle, json_t **tenant, sk_flow
 int sk_login_error_page(sk_req *q, json_t *tenant, int status, const char *title, const char *message);
 
 /* Called after a correct password: SK_LOGIN_CONTINUE when no further factor is needed; otherwise
- * the page it sent (MFA is the extension that goes here). */
+ * the page it sent (the MFA step of login/mfa.c, or an error page). */
 #define SK_LOGIN_CONTINUE 0
 int sk_login_second_factor(sk_req *q, sk_flow *f, json_t *tenant, json_t *account);
 
@@ -133,5 +133,8 @@ int sk_login_choose_tenant(sk_req *q);
 int sk_login_unknown_password(sk_req *q);
 int sk_consent_page(sk_req *q);
 int sk_consent_submit(sk_req *q);
+int sk_login_mfa_page(sk_req *q);
+int sk_login_mfa_submit(sk_req *q);
+int sk_login_mfa_email(sk_req *q);
 
 #endif

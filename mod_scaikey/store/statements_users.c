@@ -2,6 +2,7 @@
  * Same rules as statements.c: %s arguments in order, an argument used twice is bound once in a
  * leading "args" CTE, results are one JSON (or text) column. */
 #include "store/statements.h"
+#include "store/mfa_sql.h"
 
 #include <stddef.h>
 
@@ -30,21 +31,13 @@
     " LEFT JOIN tenants " t " ON " t ".id = " u ".tenant_id" \
     " LEFT JOIN partners " pa " ON " pa ".id = coalesce(" u ".partner_id, " t ".partner_id)"
 
-/* the second factors a user can answer with at sign-in */
-#define MFA_METHODS(u) \
-    "to_json(array_remove(ARRAY[" \
-    "CASE WHEN EXISTS (SELECT 1 FROM mfa_methods m WHERE m.user_id = " u ".id AND m.method_type = 'totp' " \
-    "     AND m.confirmed_at IS NOT NULL) THEN 'totp' END, " \
-    "CASE WHEN EXISTS (SELECT 1 FROM mfa_backup_codes b WHERE b.user_id = " u ".id AND b.used_at IS NULL) " \
-    "     THEN 'backup_codes' END], NULL))"
-
 /* the tenant's MFA policy: settings.mfa_required = true */
-#define MFA_REQUIRED(t) "coalesce(" t ".settings -> 'mfa_required' = 'true'::jsonb, false)"
+#define MFA_REQUIRED(t) MFA_TENANT_REQUIRED(t)
 
 /* a sign-in candidate: the account, its password digest, whether it may sign in, its tenant */
 #define ACCOUNT(u, t, pa) \
     "json_build_object('user', " U_JSON(u) ", 'password_hash', " u ".password_hash, " \
-    "'live', " U_LIVE(u, t, pa) ", 'mfa_enabled', " u ".mfa_enabled, 'methods', " MFA_METHODS(u) ", " \
+    "'live', " U_LIVE(u, t, pa) ", 'mfa_enabled', " u ".mfa_enabled, 'methods', " MFA_METHODS(u, t) ", " \
     "'tenant', json_build_object('id', " t ".id, 'slug', " t ".slug, 'name', " t ".name, " \
     "'mfa_required', " MFA_REQUIRED(t) "))"
 

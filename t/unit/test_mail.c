@@ -206,6 +206,16 @@ START_TEST(templates)
     sk_mail_verify_email(pool, &m, "Acme Corp", "https://id.example.com/v?token=abc", 60);
     ck_assert_ptr_nonnull(strstr(m.subject, "Acme Corp"));
     ck_assert_ptr_nonnull(strstr(m.body, "https://id.example.com/v?token=abc"));
+
+    /* the code stands alone on an indented line, where people (and the tests) find it */
+    sk_mail_mfa_code(pool, &m, "Acme Corp", "004211", 5, 0);
+    ck_assert_str_eq(m.subject, "Your verification code for Acme Corp");
+    ck_assert_ptr_nonnull(strstr(m.body, "\n    004211\n"));
+    ck_assert_ptr_nonnull(strstr(m.body, "finish signing in to Acme Corp"));
+    ck_assert_ptr_nonnull(strstr(m.body, "5 minutes"));
+    sk_mail_mfa_code(pool, &m, "Acme Corp", "004211", 5, 1);
+    ck_assert_str_eq(m.subject, "Confirm email verification for Acme Corp");
+    ck_assert_ptr_nonnull(strstr(m.body, "turn on verification by email"));
 }
 END_TEST
 
