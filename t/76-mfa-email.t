@@ -171,8 +171,8 @@ subtest 'sign-in: challenge, send, verify' => sub {
   my $before = mail_count($u->{email});
   my $s = send_mfa($t, mfa_token => $mt, user_id => $u->{id});
   is($s->{status}, 200, 'send 200') or diag($s->{content});
-  is($s->{json}{data}{sent}, JSON::PP::true, 'data.sent');
-  is($s->{json}{data}{expires_in}, 300, 'data.expires_in');
+  is($s->{json}{sent}, JSON::PP::true, 'sent');
+  is($s->{json}{expires_in}, 300, 'expires_in');
   is($s->{headers}{'cache-control'}, 'no-store', 'no-store');
   is(mail_count($u->{email}), $before + 1, 'one more mail');
   my $code = last_code($u->{email});

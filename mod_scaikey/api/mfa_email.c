@@ -219,7 +219,7 @@ int sk_api_tenant_mfa_email_send(sk_req *q)
     switch (sk_mfa_email_send(q, db, user, apr_pstrcat(q->p, "mfa:", str(tok, "id"), NULL), &wait)) {
     case SK_MFA_MAIL_SENT:
         sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:{s:b,s:s,s:i,s:i}}", "data", "sent", 1, "method", "email",
+        return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:i,s:i}", "sent", 1, "method", "email",
                                               "expires_in", SK_MFA_EMAIL_TTL, "max_attempts", atoi(CODE_ATTEMPTS)));
     case SK_MFA_MAIL_THROTTLED:
         return sk_fail_throttled(q, wait, "Too many codes sent. Try again later.");
