@@ -140,6 +140,15 @@ speed() {
         cat "$B/speed-$round.txt" >&2
         sk_die "cannot read openssl speed's output"
     fi
+    # and what plain `openssl speed` reports: one process, one core
+    say "openssl speed -seconds $SPEED_SECONDS rsa2048 ecdsap256 (one process), round $round"
+    openssl speed -seconds "$SPEED_SECONDS" rsa2048 ecdsap256 >"$B/speed1-$round.txt" 2>/dev/null
+    RSA_SIGN1=$(awk '/^rsa 2048 bits/ { v = $(NF - 1) } END { print v }' "$B/speed1-$round.txt")
+    EC_SIGN1=$(awk '/ecdsa \(nistp256\)/ { v = $(NF - 1) } END { print v }' "$B/speed1-$round.txt")
+    if [ -z "$RSA_SIGN1" ] || [ -z "$EC_SIGN1" ]; then
+        cat "$B/speed1-$round.txt" >&2
+        sk_die "cannot read openssl speed's output"
+    fi
 }
 
 : >"$B/rounds.txt"
@@ -150,7 +159,7 @@ for round in $(seq 1 "$ROUNDS"); do
     read -r rs rs_a rs_p rs_w <<<"$(bench RS256 "$SK_BASE_URL" "$SK_RUN/httpd" "$round")"
     sleep 2
     echo "$round $es $EC_SIGN $(ratio "$es" "$EC_SIGN") $rs $RSA_SIGN $(ratio "$rs" "$RSA_SIGN")" \
-        "$es_a $es_p $es_w $rs_a $rs_p $rs_w" >>"$B/rounds.txt"
+        "$es_a $es_p $es_w $rs_a $rs_p $rs_w $RSA_SIGN1 $(ratio "$rs" "$RSA_SIGN1") $EC_SIGN1" >>"$B/rounds.txt"
 done
 
 col() { awk -v c="$1" '{ print $c }' "$B/rounds.txt" | median; }
@@ -158,6 +167,7 @@ ES_RPS=$(col 2); EC_SIGN=$(col 3); ES_RATIO=$(col 4)
 RS_RPS=$(col 5); RSA_SIGN=$(col 6); RS_RATIO=$(col 7)
 ES_CPU="$(col 8) / $(col 9) / $(col 10)"
 RS_CPU="$(col 11) / $(col 12) / $(col 13)"
+RSA_SIGN1=$(col 14); RS_RATIO1=$(col 15); EC_SIGN1=$(col 16)
 
 field() {   # field LABEL -> "p50 p99 non2xx" of the first round
     local f="$B/$1-1.txt" non2xx
@@ -170,7 +180,8 @@ read -r RS_P50 RS_P99 RS_BAD <<<"$(field RS256)"
 if [ "$ROUNDS" -gt 1 ]; then
     echo
     echo "rounds (round, ES256 tokens/s, ECDSA sign/s, ratio, RS256 tokens/s, RSA sign/s, ratio, then CPU us"
-    echo "per token of Apache, PostgreSQL and wrk for ES256 and for RS256):"
+    echo "per token of Apache, PostgreSQL and wrk for ES256 and for RS256, then RSA sign/s of one process,"
+    echo "RS256 ratio to it, ECDSA sign/s of one process):"
     cat "$B/rounds.txt"
 fi
 echo
@@ -181,6 +192,9 @@ echo "| alg   | tokens/s | p50      | p99      | non-2xx | signing limit (sign/s
 echo "|-------|----------|----------|----------|---------|-------------------------------------|------------------|---------------------------------------------|"
 printf "| ES256 | %8s | %8s | %8s | %7s | %35s | %16s | %43s |\n" "$ES_RPS" "$ES_P50" "$ES_P99" "$ES_BAD" "$EC_SIGN" "$ES_RATIO" "$ES_CPU"
 printf "| RS256 | %8s | %8s | %8s | %7s | %35s | %16s | %43s |\n" "$RS_RPS" "$RS_P50" "$RS_P99" "$RS_BAD" "$RSA_SIGN" "$RS_RATIO" "$RS_CPU"
+echo
+echo "plain openssl speed (one process): RSA-2048 $RSA_SIGN1 sign/s, RS256 tokens/s : that = $RS_RATIO1;"
+echo "ECDSA P-256 $EC_SIGN1 sign/s"
 echo
 status=0
 if awk -v r="$ES_RPS" -v g="$GOAL_ES256" 'BEGIN { exit !(r >= g) }'; then
