@@ -7,6 +7,7 @@
 #include "guard/guard.h"
 #include "api/api.h"
 #include "jobs/watchdog.h"
+#include "api/mail_flows.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
@@ -87,6 +88,7 @@ static void sk_register_hooks(apr_pool_t *p)
     ap_hook_map_to_storage(sk_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     sk_guard_register_hooks(p);
     sk_watchdog_register_hooks(p);
+    sk_mail_outbox_register(p);
 }
 
 AP_DECLARE_MODULE(scaikey) = {

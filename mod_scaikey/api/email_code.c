@@ -144,19 +144,9 @@ int sk_mail_flow_throttle(sk_req *q, const char *what, const char *tenant_id, co
     return 0;
 }
 
-int sk_mail_flow_send(sk_req *q, sk_mail *m, const char *to, const char *kind, const char *tenant_id,
-                      const char *user_id)
+void sk_mail_flow_failed(sk_req *q, const char *kind, const char *tenant_id, const char *user_id, const char *err)
 {
-    sk_mail_transport t;
-    const char *err = NULL, *msg, *from_addr;
     sk_audit *a;
-    sk_config_mail_transport(q->cfg, &t);
-    m->from = sk_config_mail_from(q->p, q->cfg);
-    m->to = to;
-    from_addr = sk_mail_address(q->p, m->from);
-    if ((msg = sk_mail_build(q->p, m, apr_time_now(), &err)) != NULL &&
-        sk_mail_deliver(q->p, &t, from_addr, to, msg, &err) == 0)
-        return 0;
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2202) "%s mail for user %s not sent: %s", kind,
                   user_id ? user_id : "-", err ? err : "unknown error");
     a = sk_req_audit(q, "mail.send", "failure");
@@ -165,6 +155,29 @@ int sk_mail_flow_send(sk_req *q, sk_mail *m, const char *to, const char *kind, c
     a->resource_id = user_id;
     a->details = json_pack("{s:s,s:s}", "kind", kind, "error", err ? err : "unknown error");
     sk_mail_flow_audit(q, a);
+}
+
+int sk_mail_flow_send(sk_req *q, sk_mail *m, const char *to, const char *kind, const char *tenant_id,
+                      const char *user_id)
+{
+    sk_mail_transport t;
+    const char *err = NULL, *msg, *from_addr;
+    sk_config_mail_transport(q->cfg, &t);
+    m->from = sk_config_mail_from(q->p, q->cfg);
+    m->to = to;
+    from_addr = sk_mail_address(q->p, m->from);
+    if (!(msg = sk_mail_build(q->p, m, apr_time_now(), &err))) {
+        sk_mail_flow_failed(q, kind, tenant_id, user_id, err);
+        return -1;
+    }
+    /* a mail server's time must not show in the answer (api/mail_outbox.c) */
+    if (t.kind != SK_MAIL_DIR) {
+        sk_mail_outbox_add(q, &t, from_addr, to, msg, kind, tenant_id, user_id);
+        return 0;
+    }
+    if (sk_mail_deliver(q->p, &t, from_addr, to, msg, &err) == 0)
+        return 0;
+    sk_mail_flow_failed(q, kind, tenant_id, user_id, err);
     return -1;
 }
 

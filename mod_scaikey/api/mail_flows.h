@@ -33,9 +33,18 @@ int sk_mail_flow_throttle(sk_req *q, const char *what, const char *tenant_id, co
                           int per_address, int per_ip, const char *action);
 
 /* Builds and delivers a message to `to`; failures are logged and audited (action "mail.send",
- * result failure) without the content. 0 sent, -1 not. */
+ * result failure) without the content. 0 sent (or, for sendmail and SMTP, queued to leave once
+ * the response is written: api/mail_outbox.c), -1 not. */
 int sk_mail_flow_send(sk_req *q, sk_mail *m, const char *to, const char *kind, const char *tenant_id,
                       const char *user_id);
+
+/* Logs and audits a message that could not be built or delivered (never its content). */
+void sk_mail_flow_failed(sk_req *q, const char *kind, const char *tenant_id, const char *user_id, const char *err);
+
+/* Queues a built message on the request; it is delivered after the response (log_transaction). */
+void sk_mail_outbox_add(sk_req *q, const sk_mail_transport *t, const char *from, const char *to,
+                        const char *message, const char *kind, const char *tenant_id, const char *user_id);
+void sk_mail_outbox_register(apr_pool_t *p);
 
 /* Digest of a one-time secret: HMAC-SHA256 keyed by the master key over "context:secret". */
 const char *sk_mail_flow_digest(sk_req *q, const char *context, const char *secret);
