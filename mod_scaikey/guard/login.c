@@ -245,7 +245,8 @@ static int redeem(request_rec *r, const sk_guard_dir *d, const char *code, const
     if (sk_db_begin(db) != SK_DB_OK)
         goto unavailable;
     st = SK_QJ(db, "code_spend", &row, digest, d->login_client);
-    if (st == SK_DB_NOTFOUND || (st == SK_DB_OK && !json_is_true(json_object_get(sk_pool_json(r->pool, row), "spent")))) {
+    sk_pool_json(r->pool, row);
+    if (st == SK_DB_NOTFOUND || (st == SK_DB_OK && !json_is_true(json_object_get(row, "spent")))) {
         sk_db_rollback(db);
         if (st == SK_DB_OK && json_is_true(json_object_get(row, "used"))) {
             /* a code presented twice: what it issued ends (RFC 6749 section 4.1.2) */
