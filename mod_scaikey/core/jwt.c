@@ -183,6 +183,8 @@ static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
         OSSL_PKEY_PARAM_RSA_EXPONENT1, OSSL_PKEY_PARAM_RSA_EXPONENT2,
         OSSL_PKEY_PARAM_RSA_COEFFICIENT1 };
     BIGNUM *bn[8] = { NULL };
+    /* the builder keeps a pointer to the point until OSSL_PARAM_BLD_to_param: same scope */
+    unsigned char pub[1 + 2 * EC_P256_BYTES];
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *ctx = NULL;
@@ -198,7 +200,6 @@ static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
                 goto done;
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
     } else if (alg == SK_ALG_ES256) {
-        unsigned char pub[1 + 2 * EC_P256_BYTES];
         size_t xl = 0, yl = 0;
         const char *xs = json_string_value(json_object_get(jwk, "x"));
         const char *ys = json_string_value(json_object_get(jwk, "y"));
