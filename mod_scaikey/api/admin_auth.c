@@ -12,6 +12,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -34,22 +35,6 @@ static const sk_field refresh_fields[] = {
     { NULL }
 };
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
-
 static int is_admin(const char *role)
 {
     return role && (!strcmp(role, "super_admin") || !strcmp(role, "partner_admin") ||
@@ -69,15 +54,15 @@ static char *access_token(sk_req *q, json_t *u, const char *sid)
 {
     sk_token_claims c = { 0 };
     c.iss = sk_config_platform_issuer(q->p, q->cfg);
-    c.sub = str(u, "id");
+    c.sub = sk_jstr(u, "id");
     c.aud = ADMIN_AUDIENCE;
     c.client_id = ADMIN_AUDIENCE;
     c.scope = ADMIN_SCOPE;
     c.sid = sid;
-    c.role = str(u, "role");
-    c.tenant_id = str(u, "tenant_id");
-    c.partner_id = str(u, "partner_id");
-    c.email = str(u, "email");
+    c.role = sk_jstr(u, "role");
+    c.tenant_id = sk_jstr(u, "tenant_id");
+    c.partner_id = sk_jstr(u, "partner_id");
+    c.email = sk_jstr(u, "email");
     c.ttl = sk_config_access_ttl(q->cfg);
     return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
 }
@@ -105,10 +90,10 @@ int sk_api_admin_login(sk_req *q)
     int wait_ip, wait_acct, ok;
     sk_db_status st;
 
-    if (invalid(q, login_fields))
+    if (sk_req_invalid(q, login_fields))
         return OK;
-    email = str(q->body, "email");
-    password = str(q->body, "password");
+    email = sk_jstr(q->body, "email");
+    password = sk_jstr(q->body, "password");
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
 
@@ -134,7 +119,7 @@ int sk_api_admin_login(sk_req *q)
     st = SK_QJ(db, "admin_by_email", &row, email);
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
-    hash = row ? str(row, "password_hash") : NULL;
+    hash = row ? sk_jstr(row, "password_hash") : NULL;
     /* runs one argon2id verification whether or not the account exists */
     ok = sk_password_verify(hash, password) && row;
     if (!ok) {
@@ -144,7 +129,7 @@ int sk_api_admin_login(sk_req *q)
         a = sk_req_audit(q, "admin.login", "failure");
         a->actor_email = email;
         if (row) {
-            a->actor_id = str(json_object_get(row, "user"), "id");
+            a->actor_id = sk_jstr(json_object_get(row, "user"), "id");
             a->actor_type = "admin";
         }
         a->details = json_pack("{s:s}", "reason", "invalid_credentials");
@@ -157,11 +142,11 @@ int sk_api_admin_login(sk_req *q)
     sk_pool_json(q->p, row);
     if (!json_is_true(json_object_get(row, "live"))) {
         a = sk_req_audit(q, "admin.login", "denied");
-        a->actor_id = str(u, "id");
-        a->actor_email = str(u, "email");
+        a->actor_id = sk_jstr(u, "id");
+        a->actor_email = sk_jstr(u, "email");
         a->actor_type = "admin";
-        a->tenant_id = str(u, "tenant_id");
-        a->partner_id = str(u, "partner_id");
+        a->tenant_id = sk_jstr(u, "tenant_id");
+        a->partner_id = sk_jstr(u, "partner_id");
         a->details = json_pack("{s:s}", "reason", "account_disabled");
         audit_now(q, a);
         json_decref(a->details);
@@ -172,19 +157,19 @@ int sk_api_admin_login(sk_req *q)
     if (!(rt = sk_refresh_token_new(q->p, &digest)))
         return sk_fail_unavailable(q);
     a = sk_req_audit(q, "admin.login", "success");
-    a->actor_id = str(u, "id");
-    a->actor_email = str(u, "email");
+    a->actor_id = sk_jstr(u, "id");
+    a->actor_email = sk_jstr(u, "email");
     a->actor_type = "admin";
-    a->tenant_id = str(u, "tenant_id");
-    a->partner_id = str(u, "partner_id");
+    a->tenant_id = sk_jstr(u, "tenant_id");
+    a->partner_id = sk_jstr(u, "partner_id");
     a->resource_type = "session";
     if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "session_create", &sid, str(u, "id"), str(u, "tenant_id"), str(u, "partner_id"),
+        (st = SK_QV(db, "session_create", &sid, sk_jstr(u, "id"), sk_jstr(u, "tenant_id"), sk_jstr(u, "partner_id"),
                     "admin", NULL, q->ip, q->user_agent,
                     apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", digest, sid, str(u, "id"), NULL, ADMIN_SCOPE, NULL,
+        (st = SK_Q(db, "refresh_insert", digest, sid, sk_jstr(u, "id"), NULL, ADMIN_SCOPE, NULL,
                    apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", str(u, "id"))) == SK_DB_OK &&
+        (st = SK_Q(db, "user_logged_in", sk_jstr(u, "id"))) == SK_DB_OK &&
         (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
         (at = access_token(q, u, sid)) != NULL &&
         (st = sk_db_commit(db)) == SK_DB_OK) {
@@ -207,11 +192,11 @@ int sk_api_admin_refresh(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (invalid(q, refresh_fields))
+    if (sk_req_invalid(q, refresh_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
+    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
     if ((st = sk_db_begin(db)) != SK_DB_OK)
         return sk_fail_unavailable(q);
     st = SK_QJ(db, "refresh_spend", &row, digest, "admin");
@@ -220,12 +205,12 @@ int sk_api_admin_refresh(sk_req *q)
         sk_db_rollback(db);
         if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
             /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
+            const char *rsid = apr_pstrdup(q->p, sk_jstr(reused, "session_id")), *n = NULL;
             a = sk_req_audit(q, "admin.refresh", "denied");
-            a->actor_id = str(reused, "user_id");
+            a->actor_id = sk_jstr(reused, "user_id");
             a->actor_type = "admin";
-            a->tenant_id = str(reused, "tenant_id");
-            a->partner_id = str(reused, "partner_id");
+            a->tenant_id = sk_jstr(reused, "tenant_id");
+            a->partner_id = sk_jstr(reused, "partner_id");
             a->resource_type = "session";
             a->resource_id = rsid;
             a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
@@ -246,23 +231,23 @@ int sk_api_admin_refresh(sk_req *q)
     }
     sk_pool_json(q->p, row);
     u = json_object_get(row, "user");
-    sid = str(row, "session_id");
+    sid = sk_jstr(row, "session_id");
     if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
         sk_db_rollback(db);
         return sk_fail_unavailable(q);
     }
     a = sk_req_audit(q, "admin.refresh", "success");
-    a->actor_id = str(u, "id");
-    a->actor_email = str(u, "email");
+    a->actor_id = sk_jstr(u, "id");
+    a->actor_email = sk_jstr(u, "email");
     a->actor_type = "admin";
-    a->tenant_id = str(u, "tenant_id");
-    a->partner_id = str(u, "partner_id");
+    a->tenant_id = sk_jstr(u, "tenant_id");
+    a->partner_id = sk_jstr(u, "partner_id");
     a->resource_type = "session";
     a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), str(row, "client_id"),
-                    str(row, "scope"), str(row, "family_id"),
+    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, sk_jstr(u, "id"), sk_jstr(row, "client_id"),
+                    sk_jstr(row, "scope"), sk_jstr(row, "family_id"),
                     apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
+        (st = SK_Q(db, "refresh_link", new_id, sk_jstr(row, "id"))) == SK_DB_OK &&
         (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
         (st = sk_audit_write(db, a)) == SK_DB_OK &&
         (at = access_token(q, u, sid)) != NULL &&

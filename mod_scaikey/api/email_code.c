@@ -20,6 +20,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -54,22 +55,6 @@ static const sk_field token_fields[] = {
     { "refresh_token", SK_T_STRING, SK_F_REQUIRED, 1, 8192 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
 
 /* ---- shared with the other mail flows ---- */
 
@@ -178,20 +163,20 @@ const char *sk_mail_flow_digest(sk_req *q, const char *context, const char *secr
 
 static const char *tenant_issuer(sk_req *q, json_t *tenant)
 {
-    return apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", str(tenant, "slug"), NULL);
+    return apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", sk_jstr(tenant, "slug"), NULL);
 }
 
 static char *access_token(sk_req *q, json_t *tenant, json_t *u, const char *sid)
 {
     sk_token_claims c = { 0 };
     c.iss = tenant_issuer(q, tenant);
-    c.sub = str(u, "id");
+    c.sub = sk_jstr(u, "id");
     c.aud = PORTAL_CLIENT;
     c.client_id = PORTAL_CLIENT;
     c.scope = PORTAL_SCOPE;
     c.sid = sid;
-    c.tenant_id = str(u, "tenant_id");
-    c.email = str(u, "email");
+    c.tenant_id = sk_jstr(u, "tenant_id");
+    c.email = sk_jstr(u, "email");
     c.ttl = sk_config_access_ttl(q->cfg);
     return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
 }
@@ -214,44 +199,44 @@ int sk_api_email_code_send(sk_req *q)
     sk_db_status st;
     int live, sent = 0;
 
-    if (invalid(q, send_fields))
+    if (sk_req_invalid(q, send_fields))
         return OK;
-    email = str(q->body, "email");
+    email = sk_jstr(q->body, "email");
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
-    if (sk_mail_flow_throttle(q, "code", str(tenant, "id"), email, SENDS_PER_ADDRESS, SENDS_PER_IP,
+    if (sk_mail_flow_throttle(q, "code", sk_jstr(tenant, "id"), email, SENDS_PER_ADDRESS, SENDS_PER_IP,
                               "auth.email_code.send") != 0)
         return OK;
-    st = SK_QJ(db, "mail_user_by_email", &user, str(tenant, "id"), email);
+    st = SK_QJ(db, "mail_user_by_email", &user, sk_jstr(tenant, "id"), email);
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
     if (user)
         sk_pool_json(q->p, user);
     live = user && json_is_true(json_object_get(user, "live")) && json_is_true(json_object_get(tenant, "live"));
     if (live)
-        uid = str(user, "id");
+        uid = sk_jstr(user, "id");
 
     /* the same work whether or not the address is an account's: a code row is stored either way
      * (without a user it can never sign anyone in) */
     if (!(code = sk_random_digits(q->p, CODE_DIGITS)) || !(id = sk_random_id(q->p, "otc_")))
         return sk_fail_unavailable(q);
     digest = sk_mail_flow_digest(q, apr_pstrcat(q->p, "email_login:", id, NULL), code);
-    if (SK_QV(db, "otc_create", &created, id, "email_login", str(tenant, "id"), uid, email, digest,
+    if (SK_QV(db, "otc_create", &created, id, "email_login", sk_jstr(tenant, "id"), uid, email, digest,
               apr_itoa(q->p, CODE_TTL), CODE_ATTEMPTS, q->ip) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2203) "sign-in code not stored: %s", sk_db_error(db));
         return sk_fail_unavailable(q);
     }
     if (live) {
         sk_mail m = { 0 };
-        sk_mail_signin_code(q->p, &m, str(tenant, "display_name"), code, CODE_TTL / 60);
-        sent = sk_mail_flow_send(q, &m, str(user, "email"), "sign-in code", str(tenant, "id"), uid) == 0;
+        sk_mail_signin_code(q->p, &m, sk_jstr(tenant, "display_name"), code, CODE_TTL / 60);
+        sent = sk_mail_flow_send(q, &m, sk_jstr(user, "email"), "sign-in code", sk_jstr(tenant, "id"), uid) == 0;
     }
     a = sk_req_audit(q, "auth.email_code.send", live && !sent ? "failure" : "success");
     a->actor_email = email;
     a->actor_id = uid;
     a->actor_type = uid ? "user" : NULL;
-    a->tenant_id = str(tenant, "id");
+    a->tenant_id = sk_jstr(tenant, "id");
     a->resource_type = "one_time_code";
     a->resource_id = id;
     a->details = json_pack("{s:b,s:b}", "account", live, "mail_sent", sent);
@@ -265,12 +250,12 @@ static int verify_failed(sk_req *q, json_t *tenant, const char *email, const cha
 {
     sk_audit *a = sk_req_audit(q, "auth.email_code.verify", "failure");
     a->actor_email = email;
-    a->tenant_id = str(tenant, "id");
+    a->tenant_id = sk_jstr(tenant, "id");
     if (row) {
-        a->actor_id = str(row, "user_id");
+        a->actor_id = sk_jstr(row, "user_id");
         a->actor_type = a->actor_id ? "user" : NULL;
         a->resource_type = "one_time_code";
-        a->resource_id = str(row, "id");
+        a->resource_id = sk_jstr(row, "id");
         a->details = json_pack("{s:s,s:O?,s:O?}", "reason", reason, "attempts", json_object_get(row, "attempts"),
                                "max_attempts", json_object_get(row, "max_attempts"));
     }
@@ -289,14 +274,14 @@ int sk_api_email_code_verify(sk_req *q)
     sk_db_status st;
     apr_size_t i, n;
 
-    if (invalid(q, verify_fields))
+    if (sk_req_invalid(q, verify_fields))
         return OK;
-    email = str(q->body, "email");
-    code = str(q->body, "code");
+    email = sk_jstr(q->body, "email");
+    code = sk_jstr(q->body, "code");
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
-    st = SK_QJ(db, "otc_attempt", &row, "email_login", str(tenant, "id"), email);
+    st = SK_QJ(db, "otc_attempt", &row, "email_login", sk_jstr(tenant, "id"), email);
     if (st == SK_DB_NOTFOUND)
         return verify_failed(q, tenant, email, "no_live_code", NULL);
     if (st != SK_DB_OK)
@@ -305,18 +290,18 @@ int sk_api_email_code_verify(sk_req *q)
     for (i = 0, n = strlen(code); i < n; i++)
         if (!apr_isdigit(code[i]))
             break;
-    digest = sk_mail_flow_digest(q, apr_pstrcat(q->p, "email_login:", str(row, "id"), NULL), code);
-    uid = str(row, "user_id");
-    if (!sk_ct_streq(digest, str(row, "code_hash")) || i != n || n != CODE_DIGITS || !uid)
+    digest = sk_mail_flow_digest(q, apr_pstrcat(q->p, "email_login:", sk_jstr(row, "id"), NULL), code);
+    uid = sk_jstr(row, "user_id");
+    if (!sk_ct_streq(digest, sk_jstr(row, "code_hash")) || i != n || n != CODE_DIGITS || !uid)
         return verify_failed(q, tenant, email, "wrong_code", row);
 
-    st = SK_QJ(db, "mail_user_by_id", &user, str(tenant, "id"), uid);
+    st = SK_QJ(db, "mail_user_by_id", &user, sk_jstr(tenant, "id"), uid);
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
     if (user)
         sk_pool_json(q->p, user);
     if (!user || !json_is_true(json_object_get(user, "live")) || !json_is_true(json_object_get(tenant, "live"))) {
-        SK_QV(db, "otc_use", &used, str(row, "id"));
+        SK_QV(db, "otc_use", &used, sk_jstr(row, "id"));
         return verify_failed(q, tenant, email, "account_disabled", row);
     }
     if (!(rt = sk_refresh_token_new(q->p, &rt_digest)))
@@ -324,14 +309,14 @@ int sk_api_email_code_verify(sk_req *q)
     ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
     a = sk_req_audit(q, "auth.email_code.verify", "success");
     a->actor_id = uid;
-    a->actor_email = str(user, "email");
+    a->actor_email = sk_jstr(user, "email");
     a->actor_type = "user";
-    a->tenant_id = str(tenant, "id");
-    a->partner_id = str(user, "partner_id");
+    a->tenant_id = sk_jstr(tenant, "id");
+    a->partner_id = sk_jstr(user, "partner_id");
     a->resource_type = "session";
     if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "otc_use", &used, str(row, "id"))) == SK_DB_OK &&
-        (st = SK_QV(db, "session_create", &sid, uid, str(tenant, "id"), str(user, "partner_id"), "user",
+        (st = SK_QV(db, "otc_use", &used, sk_jstr(row, "id"))) == SK_DB_OK &&
+        (st = SK_QV(db, "session_create", &sid, uid, sk_jstr(tenant, "id"), sk_jstr(user, "partner_id"), "user",
                     PORTAL_CLIENT, q->ip, q->user_agent, ttl)) == SK_DB_OK &&
         (st = SK_Q(db, "refresh_insert", rt_digest, sid, uid, PORTAL_CLIENT, PORTAL_SCOPE, NULL, ttl)) == SK_DB_OK &&
         (st = SK_Q(db, "user_logged_in", uid)) == SK_DB_OK &&
@@ -357,12 +342,12 @@ int sk_api_email_code_refresh(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (invalid(q, token_fields))
+    if (sk_req_invalid(q, token_fields))
         return OK;
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
+    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
     if ((st = sk_db_begin(db)) != SK_DB_OK)
         return sk_fail_unavailable(q);
     st = SK_QJ(db, "refresh_spend", &row, digest, "user");
@@ -371,12 +356,12 @@ int sk_api_email_code_refresh(sk_req *q)
         sk_db_rollback(db);
         if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
             /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
+            const char *rsid = apr_pstrdup(q->p, sk_jstr(reused, "session_id")), *n = NULL;
             a = sk_req_audit(q, "auth.email_code.refresh", "denied");
-            a->actor_id = str(reused, "user_id");
+            a->actor_id = sk_jstr(reused, "user_id");
             a->actor_type = "user";
-            a->tenant_id = str(reused, "tenant_id");
-            a->partner_id = str(reused, "partner_id");
+            a->tenant_id = sk_jstr(reused, "tenant_id");
+            a->partner_id = sk_jstr(reused, "partner_id");
             a->resource_type = "session";
             a->resource_id = rsid;
             a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
@@ -398,10 +383,10 @@ int sk_api_email_code_refresh(sk_req *q)
     }
     sk_pool_json(q->p, row);
     u = json_object_get(row, "user");
-    sid = str(row, "session_id");
+    sid = sk_jstr(row, "session_id");
     /* only this tenant's sign-in tokens are good here */
-    if (!str(row, "client_id") || strcmp(str(row, "client_id"), PORTAL_CLIENT) || !str(u, "tenant_id") ||
-        strcmp(str(u, "tenant_id"), str(tenant, "id")) || !json_is_true(json_object_get(tenant, "live"))) {
+    if (!sk_jstr(row, "client_id") || strcmp(sk_jstr(row, "client_id"), PORTAL_CLIENT) || !sk_jstr(u, "tenant_id") ||
+        strcmp(sk_jstr(u, "tenant_id"), sk_jstr(tenant, "id")) || !json_is_true(json_object_get(tenant, "live"))) {
         sk_db_rollback(db);
         return sk_fail(q, HTTP_UNAUTHORIZED, BAD_REFRESH);
     }
@@ -410,17 +395,17 @@ int sk_api_email_code_refresh(sk_req *q)
         return sk_fail_unavailable(q);
     }
     a = sk_req_audit(q, "auth.email_code.refresh", "success");
-    a->actor_id = str(u, "id");
-    a->actor_email = str(u, "email");
+    a->actor_id = sk_jstr(u, "id");
+    a->actor_email = sk_jstr(u, "email");
     a->actor_type = "user";
-    a->tenant_id = str(u, "tenant_id");
-    a->partner_id = str(u, "partner_id");
+    a->tenant_id = sk_jstr(u, "tenant_id");
+    a->partner_id = sk_jstr(u, "partner_id");
     a->resource_type = "session";
     a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), PORTAL_CLIENT,
-                    str(row, "scope"), str(row, "family_id"),
+    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, sk_jstr(u, "id"), PORTAL_CLIENT,
+                    sk_jstr(row, "scope"), sk_jstr(row, "family_id"),
                     apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
+        (st = SK_Q(db, "refresh_link", new_id, sk_jstr(row, "id"))) == SK_DB_OK &&
         (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
         (st = sk_audit_write(db, a)) == SK_DB_OK &&
         (at = access_token(q, tenant, u, sid)) != NULL &&
@@ -442,16 +427,16 @@ int sk_api_email_code_revoke(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (invalid(q, token_fields))
+    if (sk_req_invalid(q, token_fields))
         return OK;
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
-    st = SK_QV(db, "email_code_token_session", &sid, digest, str(tenant, "id"), PORTAL_CLIENT);
+    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
+    st = SK_QV(db, "email_code_token_session", &sid, digest, sk_jstr(tenant, "id"), PORTAL_CLIENT);
     if (st == SK_DB_OK) {
         a = sk_req_audit(q, "auth.email_code.revoke", "success");
-        a->tenant_id = str(tenant, "id");
+        a->tenant_id = sk_jstr(tenant, "id");
         a->resource_type = "session";
         a->resource_id = sid;
         if (sk_db_begin(db) != SK_DB_OK || SK_QV(db, "session_revoke", &n, sid, "logout") != SK_DB_OK ||

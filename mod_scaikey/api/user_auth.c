@@ -19,6 +19,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -48,11 +49,6 @@ static const sk_field refresh_fields[] = {
     { NULL }
 };
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* compact JSON text in the pool */
 static const char *dump(apr_pool_t *p, json_t *j)
 {
@@ -62,27 +58,16 @@ static const char *dump(apr_pool_t *p, json_t *j)
     return c;
 }
 
-int sk_user_invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
-
 sk_audit *sk_user_audit(sk_req *q, const char *action, const char *result, json_t *user)
 {
     sk_audit *a = sk_req_audit(q, action, result);
     if (user) {
-        const char *role = str(user, "role");
-        a->actor_id = str(user, "id");
-        a->actor_email = str(user, "email");
+        const char *role = sk_jstr(user, "role");
+        a->actor_id = sk_jstr(user, "id");
+        a->actor_email = sk_jstr(user, "email");
         a->actor_type = role && strcmp(role, "user") ? "admin" : "user";
-        a->tenant_id = str(user, "tenant_id");
-        a->partner_id = str(user, "partner_id");
+        a->tenant_id = sk_jstr(user, "tenant_id");
+        a->partner_id = sk_jstr(user, "partner_id");
     }
     return a;
 }
@@ -137,7 +122,7 @@ int sk_user_bad_credentials(sk_req *q, sk_db *db, const char *acct_key, const ch
     sk_throttle_fail(db, ip_key, window(q));
     sk_throttle_fail(db, acct_key, window(q));
     audit_fail(q, "user.login", "failure", account ? json_object_get(account, "user") : NULL, email,
-               account ? str(json_object_get(account, "tenant"), "id") : NULL, "invalid_credentials");
+               account ? sk_jstr(json_object_get(account, "tenant"), "id") : NULL, "invalid_credentials");
     return sk_fail(q, HTTP_UNAUTHORIZED, SK_BAD_CREDENTIALS);
 }
 
@@ -146,15 +131,15 @@ static char *access_token(sk_req *q, json_t *u, const char *slug, const char *si
 {
     sk_token_claims c = { 0 };
     c.iss = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", slug, NULL);
-    c.sub = str(u, "id");
+    c.sub = sk_jstr(u, "id");
     c.aud = SK_PORTAL_AUDIENCE;
     c.client_id = SK_PORTAL_AUDIENCE;
     c.scope = SK_USER_SCOPE;
     c.sid = sid;
-    c.role = str(u, "role");
-    c.tenant_id = str(u, "tenant_id");
-    c.partner_id = str(u, "partner_id");
-    c.email = str(u, "email");
+    c.role = sk_jstr(u, "role");
+    c.tenant_id = sk_jstr(u, "tenant_id");
+    c.partner_id = sk_jstr(u, "partner_id");
+    c.email = sk_jstr(u, "email");
     c.ttl = sk_config_access_ttl(q->cfg);
     return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
 }
@@ -165,7 +150,7 @@ static int open_session(sk_req *q, sk_db *db, json_t *account, const char *kind,
                         const char *otc_id, sk_audit *a)
 {
     json_t *u = json_object_get(account, "user");
-    const char *slug = str(json_object_get(account, "tenant"), "slug");
+    const char *slug = sk_jstr(json_object_get(account, "tenant"), "slug");
     const char *ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
     const char *sid = NULL, *digest, *rt, *at, *used = NULL, *amr_text;
     sk_db_status st = SK_DB_ERROR;
@@ -177,10 +162,10 @@ static int open_session(sk_req *q, sk_db *db, json_t *account, const char *kind,
     a->resource_type = "session";
     if ((st = sk_db_begin(db)) == SK_DB_OK &&
         (!otc_id || (st = SK_QV(db, "user_otc_use", &used, otc_id)) == SK_DB_OK) &&
-        (st = SK_QV(db, "user_session_create", &sid, str(u, "id"), str(u, "tenant_id"), str(u, "partner_id"),
+        (st = SK_QV(db, "user_session_create", &sid, sk_jstr(u, "id"), sk_jstr(u, "tenant_id"), sk_jstr(u, "partner_id"),
                     kind, q->ip, q->user_agent, ttl, mfa ? "true" : "false", amr_text)) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", digest, sid, str(u, "id"), NULL, SK_USER_SCOPE, NULL, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", str(u, "id"))) == SK_DB_OK &&
+        (st = SK_Q(db, "refresh_insert", digest, sid, sk_jstr(u, "id"), NULL, SK_USER_SCOPE, NULL, ttl)) == SK_DB_OK &&
+        (st = SK_Q(db, "user_logged_in", sk_jstr(u, "id"))) == SK_DB_OK &&
         (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
         (at = access_token(q, u, slug, sid)) != NULL &&
         (st = sk_db_commit(db)) == SK_DB_OK) {
@@ -218,7 +203,7 @@ int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind,
         json_decref(data);
         if (!token || !data_text)
             return sk_fail_unavailable(q);
-        st = SK_QV(db, "user_otc_create", &id, "mfa_login", str(tenant, "id"), str(u, "id"), NULL,
+        st = SK_QV(db, "user_otc_create", &id, "mfa_login", sk_jstr(tenant, "id"), sk_jstr(u, "id"), NULL,
                    sk_sha256_hex(q->p, token), data_text, apr_itoa(q->p, MFA_TOKEN_TTL), q->ip);
         if (st != SK_DB_OK) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0903) "MFA token not stored: %s", sk_db_error(db));
@@ -230,8 +215,8 @@ int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind,
         json_decref(a->details);
         sk_no_store(q);
         return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:s,s:O,s:i,s:s}", "mfa_required", 1, "mfa_token", token,
-                                              "user_id", str(u, "id"), "methods", methods,
-                                              "expires_in", MFA_TOKEN_TTL, "tenant_slug", str(tenant, "slug")));
+                                              "user_id", sk_jstr(u, "id"), "methods", methods,
+                                              "expires_in", MFA_TOKEN_TTL, "tenant_slug", sk_jstr(tenant, "slug")));
     }
     a = sk_user_audit(q, "user.login", "success", u);
     return open_session(q, db, account, kind, 0, json_pack("[s]", "pwd"), NULL, a);
@@ -253,10 +238,10 @@ int sk_api_tenant_login(sk_req *q)
     sk_db_status st;
     int ok;
 
-    if (sk_user_invalid(q, login_fields))
+    if (sk_req_invalid(q, login_fields))
         return OK;
-    email = str(q->body, "email");
-    password = str(q->body, "password");
+    email = sk_jstr(q->body, "email");
+    password = sk_jstr(q->body, "password");
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
     st = SK_QJ(db, "tenant_login_account", &row, slug, email);
@@ -265,7 +250,7 @@ int sk_api_tenant_login(sk_req *q)
     if (st != SK_DB_OK)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, row);
-    tenant_id = str(row, "tenant_id");
+    tenant_id = sk_jstr(row, "tenant_id");
     account = json_object_get(row, "account");
     if (json_is_null(account))
         account = NULL;
@@ -274,7 +259,7 @@ int sk_api_tenant_login(sk_req *q)
     ip_key = apr_pstrcat(q->p, "user-ip:", q->ip, NULL);
     if (sk_user_throttle_check(q, db, acct_key, ip_key, email, tenant_id))
         return OK;
-    hash = account ? str(account, "password_hash") : NULL;
+    hash = account ? sk_jstr(account, "password_hash") : NULL;
     /* one argon2id verification whether or not the account exists */
     ok = sk_password_verify(hash, password) && account;
     if (!ok)
@@ -301,7 +286,7 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_audit *a;
     int good;
 
-    if (sk_user_invalid(q, verify_fields))
+    if (sk_req_invalid(q, verify_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
@@ -313,15 +298,15 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_pool_json(q->p, tenant);
 
     /* every presentation of a live token counts as an attempt, right or wrong */
-    st = SK_QJ(db, "user_otc_attempt", &tok, "mfa_login", sk_sha256_hex(q->p, str(q->body, "mfa_token")));
+    st = SK_QJ(db, "user_otc_attempt", &tok, "mfa_login", sk_sha256_hex(q->p, sk_jstr(q->body, "mfa_token")));
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, tok);
-    if (st == SK_DB_NOTFOUND || !str(tok, "tenant_id") || strcmp(str(tok, "tenant_id"), str(tenant, "id"))) {
-        audit_fail(q, "user.mfa_verify", "failure", NULL, NULL, str(tenant, "id"), "invalid_mfa_token");
+    if (st == SK_DB_NOTFOUND || !sk_jstr(tok, "tenant_id") || strcmp(sk_jstr(tok, "tenant_id"), sk_jstr(tenant, "id"))) {
+        audit_fail(q, "user.mfa_verify", "failure", NULL, NULL, sk_jstr(tenant, "id"), "invalid_mfa_token");
         return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
     }
-    uid = str(tok, "user_id");
+    uid = sk_jstr(tok, "user_id");
     st = SK_QJ(db, "mfa_login_account", &account, uid);
     if (st == SK_DB_NOTFOUND)
         return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
@@ -330,10 +315,10 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_pool_json(q->p, account);
     u = json_object_get(account, "user");
 
-    code = str(q->body, "code");
-    method = str(q->body, "method");
+    code = sk_jstr(q->body, "code");
+    method = sk_jstr(q->body, "method");
     methods = json_object_get(account, "methods");
-    purpose = apr_pstrcat(q->p, "mfa:", str(tok, "id"), NULL);
+    purpose = apr_pstrcat(q->p, "mfa:", sk_jstr(tok, "id"), NULL);
     if (method && !strcmp(method, "backup_code"))
         method = "backup_codes";
     if (method && !strcmp(method, "email") && !has_method(methods, "email"))
@@ -372,7 +357,7 @@ int sk_api_tenant_mfa_verify(sk_req *q)
         audit_fail(q, "user.mfa_verify", "denied", u, NULL, NULL, "account_disabled");
         return sk_fail(q, HTTP_FORBIDDEN, "Account is disabled");
     }
-    kind = str(json_object_get(tok, "data"), "kind");
+    kind = sk_jstr(json_object_get(tok, "data"), "kind");
     if (!kind || (strcmp(kind, "user") && strcmp(kind, "portal")))
         kind = "user";
     a = sk_user_audit(q, "user.mfa_verify", "success", u);
@@ -380,7 +365,7 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_pool_json(q->p, a->details);
     return open_session(q, db, account, kind, 1,
                         json_pack("[s,s]", "pwd", strcmp(method, "backup_codes") ? "otp" : "backup_code"),
-                        str(tok, "id"), a);
+                        sk_jstr(tok, "id"), a);
 }
 
 int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
@@ -391,11 +376,11 @@ int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
     sk_audit *a;
     sk_db_status st;
 
-    if (sk_user_invalid(q, refresh_fields))
+    if (sk_req_invalid(q, refresh_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
+    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
     if ((st = sk_db_begin(db)) != SK_DB_OK)
         return sk_fail_unavailable(q);
     st = SK_QJ(db, "user_refresh_spend", &row, digest, kind, slug);
@@ -404,12 +389,12 @@ int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
         sk_db_rollback(db);
         if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
             /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
+            const char *rsid = apr_pstrdup(q->p, sk_jstr(reused, "session_id")), *n = NULL;
             a = sk_req_audit(q, "user.refresh", "denied");
-            a->actor_id = str(reused, "user_id");
+            a->actor_id = sk_jstr(reused, "user_id");
             a->actor_type = "user";
-            a->tenant_id = str(reused, "tenant_id");
-            a->partner_id = str(reused, "partner_id");
+            a->tenant_id = sk_jstr(reused, "tenant_id");
+            a->partner_id = sk_jstr(reused, "partner_id");
             a->resource_type = "session";
             a->resource_id = rsid;
             a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
@@ -430,7 +415,7 @@ int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
     }
     sk_pool_json(q->p, row);
     u = json_object_get(row, "user");
-    sid = str(row, "session_id");
+    sid = sk_jstr(row, "session_id");
     if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
         sk_db_rollback(db);
         return sk_fail_unavailable(q);
@@ -438,12 +423,12 @@ int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
     a = sk_user_audit(q, "user.refresh", "success", u);
     a->resource_type = "session";
     a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), NULL, str(row, "scope"),
-                    str(row, "family_id"), apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
+    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, sk_jstr(u, "id"), NULL, sk_jstr(row, "scope"),
+                    sk_jstr(row, "family_id"), apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
+        (st = SK_Q(db, "refresh_link", new_id, sk_jstr(row, "id"))) == SK_DB_OK &&
         (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
         (st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, str(row, "slug"), sid)) != NULL &&
+        (at = access_token(q, u, sk_jstr(row, "slug"), sid)) != NULL &&
         (st = sk_db_commit(db)) == SK_DB_OK) {
         sk_no_store(q);
         return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,

@@ -45,9 +45,6 @@ int sk_api_me_mfa_email_disable(sk_req *q);
 
 /* ---- shared steps ---- */
 
-/* 1 when the request has been answered (validation errors sent), 0 to go on. */
-int sk_user_invalid(sk_req *q, const sk_field *fields);
-
 /* Sign-in throttling (ScaiKeyLoginThrottle): 0 to go on; otherwise the 429 or 503 was sent. */
 int sk_user_throttle_check(sk_req *q, sk_db *db, const char *acct_key, const char *ip_key,
                            const char *email, const char *tenant_id);

@@ -17,17 +17,13 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <string.h>
 
 APLOG_USE_MODULE(scaikey);
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int form_error(sk_req *q, int status, const char *error, const char *desc)
 {
@@ -64,7 +60,7 @@ static const char *hint_client(sk_req *q, const char *slug, const char *hint)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, q->r, SKLOGNO(1061) "id_token_hint refused: %s", reason);
         return NULL;
     }
-    iss = str(claims, "iss");
+    iss = sk_jstr(claims, "iss");
     if (!iss || strcmp(iss, sk_oauth_issuer(q, slug)))
         return NULL;
     aud = json_object_get(claims, "aud");
@@ -131,10 +127,10 @@ int sk_oauth_logout(sk_req *q)
                                    "Signing out is not available right now. Please try again shortly.");
     if (ended) {
         a = sk_req_audit(q, "user.logout", "success");
-        a->actor_id = str(user, "id");
-        a->actor_email = str(user, "email");
+        a->actor_id = sk_jstr(user, "id");
+        a->actor_email = sk_jstr(user, "email");
         a->actor_type = "user";
-        a->tenant_id = str(user, "tenant_id");
+        a->tenant_id = sk_jstr(user, "tenant_id");
         a->resource_type = "session";
         a->resource_id = ended;
         if (cid)
