@@ -12,6 +12,7 @@
  * {slug}, audience scaikey-portal, bound to a server-side session of kind 'user'. */
 #include "api/mail_flows.h"
 #include "api/api.h"
+#include "api/signin.h"
 #include "http/response.h"
 #include "http/validate.h"
 #include "core/tokens.h"
@@ -166,26 +167,10 @@ static const char *tenant_issuer(sk_req *q, json_t *tenant)
     return apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", sk_jstr(tenant, "slug"), NULL);
 }
 
-static char *access_token(sk_req *q, json_t *tenant, json_t *u, const char *sid)
+/* ctx: the tenant */
+static char *access_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
 {
-    sk_token_claims c = { 0 };
-    c.iss = tenant_issuer(q, tenant);
-    c.sub = sk_jstr(u, "id");
-    c.aud = PORTAL_CLIENT;
-    c.client_id = PORTAL_CLIENT;
-    c.scope = PORTAL_SCOPE;
-    c.sid = sid;
-    c.tenant_id = sk_jstr(u, "tenant_id");
-    c.email = sk_jstr(u, "email");
-    c.ttl = sk_config_access_ttl(q->cfg);
-    return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
-}
-
-static int token_reply(sk_req *q, const char *at, const char *rt)
-{
-    sk_no_store(q);
-    return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
-                                          "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg)));
+    return sk_signin_access_token(q, tenant_issuer(q, ctx), PORTAL_CLIENT, PORTAL_SCOPE, u, sid, 0);
 }
 
 /* ---- send ---- */
@@ -265,13 +250,43 @@ static int verify_failed(sk_req *q, json_t *tenant, const char *email, const cha
     return sk_fail(q, HTTP_BAD_REQUEST, BAD_CODE);
 }
 
+/* the sign-in a verified code opens */
+typedef struct {
+    json_t *tenant, *row, *user;
+    const char *email;
+} verified;
+
+static sk_db_status create_session(sk_req *q, sk_db *db, const char *ttl, void *ctx, const char **sid)
+{
+    verified *v = ctx;
+    const char *used = NULL;
+    sk_db_status st;
+    if ((st = SK_QV(db, "otc_use", &used, sk_jstr(v->row, "id"))) != SK_DB_OK)
+        return st;
+    return SK_QV(db, "session_create", sid, sk_jstr(v->row, "user_id"), sk_jstr(v->tenant, "id"),
+                 sk_jstr(v->user, "partner_id"), "user", PORTAL_CLIENT, q->ip, q->user_agent, ttl);
+}
+
+static char *verify_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
+{
+    return access_token(q, u, sid, spent, ((verified *)ctx)->tenant);
+}
+
+/* spent by a concurrent request */
+static int code_used(sk_req *q, void *ctx)
+{
+    verified *v = ctx;
+    return verify_failed(q, v->tenant, v->email, "code_used", v->row);
+}
+
 int sk_api_email_code_verify(sk_req *q)
 {
-    const char *email, *code, *digest, *uid, *sid = NULL, *used = NULL, *rt, *rt_digest, *at, *ttl;
+    const char *email, *code, *digest, *uid, *used = NULL;
     json_t *tenant, *row = NULL, *user = NULL;
     sk_db *db;
-    sk_audit *a;
     sk_db_status st;
+    verified v;
+    sk_signin si = { 0 };
     apr_size_t i, n;
 
     if (sk_req_invalid(q, verify_fields))
@@ -304,117 +319,48 @@ int sk_api_email_code_verify(sk_req *q)
         SK_QV(db, "otc_use", &used, sk_jstr(row, "id"));
         return verify_failed(q, tenant, email, "account_disabled", row);
     }
-    if (!(rt = sk_refresh_token_new(q->p, &rt_digest)))
-        return sk_fail_unavailable(q);
-    ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
-    a = sk_req_audit(q, "auth.email_code.verify", "success");
-    a->actor_id = uid;
-    a->actor_email = sk_jstr(user, "email");
-    a->actor_type = "user";
-    a->tenant_id = sk_jstr(tenant, "id");
-    a->partner_id = sk_jstr(user, "partner_id");
-    a->resource_type = "session";
-    if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "otc_use", &used, sk_jstr(row, "id"))) == SK_DB_OK &&
-        (st = SK_QV(db, "session_create", &sid, uid, sk_jstr(tenant, "id"), sk_jstr(user, "partner_id"), "user",
-                    PORTAL_CLIENT, q->ip, q->user_agent, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", rt_digest, sid, uid, PORTAL_CLIENT, PORTAL_SCOPE, NULL, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", uid)) == SK_DB_OK &&
-        (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, tenant, user, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK)
-        return token_reply(q, at, rt);
-    sk_db_rollback(db);
-    if (st == SK_DB_NOTFOUND)          /* spent by a concurrent request */
-        return verify_failed(q, tenant, email, "code_used", row);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2204) "email code sign-in could not be recorded: %s",
-                  sk_db_error(db));
-    return sk_fail_unavailable(q);
+    v.tenant = tenant;
+    v.row = row;
+    v.user = user;
+    v.email = email;
+    si.user = user;
+    si.client_id = PORTAL_CLIENT;
+    si.scope = PORTAL_SCOPE;
+    si.audit = sk_signin_audit(q, "auth.email_code.verify", "success", user, "user");
+    si.create = create_session;
+    si.token = verify_token;
+    si.gone = code_used;
+    si.log_fail = SKLOGNO(2204) "email code sign-in could not be recorded";
+    si.ctx = &v;
+    return sk_signin_open(q, db, &si);
 }
 
 /* ---- refresh ---- */
 
+/* only this tenant's sign-in tokens are good here */
+static int this_tenants(sk_req *q, json_t *spent, void *ctx)
+{
+    json_t *tenant = ctx, *u = json_object_get(spent, "user");
+    return sk_jstr(spent, "client_id") && !strcmp(sk_jstr(spent, "client_id"), PORTAL_CLIENT) &&
+           sk_jstr(u, "tenant_id") && !strcmp(sk_jstr(u, "tenant_id"), sk_jstr(tenant, "id")) &&
+           json_is_true(json_object_get(tenant, "live"));
+}
+
 int sk_api_email_code_refresh(sk_req *q)
 {
-    const char *digest, *rt, *new_digest, *at, *new_id = NULL, *sid;
-    json_t *tenant, *row = NULL, *u;
-    sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
+    sk_signin_refresh k = {
+        .spend = "refresh_spend", .args = { "user" }, .nargs = 1,
+        .action = "auth.email_code.refresh", .actor_type = "user", .invalid = BAD_REFRESH,
+        .accept = this_tenants, .token = access_token,
+        .log_revoke = SKLOGNO(2205) "session revocation failed",
+        .log_fail = SKLOGNO(2206) "refresh could not be recorded",
+    };
 
     if (sk_req_invalid(q, token_fields))
         return OK;
-    if (!(tenant = sk_mail_flow_tenant(q)))
+    if (!(k.ctx = sk_mail_flow_tenant(q)))
         return OK;
-    db = q->db;
-    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
-    if ((st = sk_db_begin(db)) != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    st = SK_QJ(db, "refresh_spend", &row, digest, "user");
-    if (st == SK_DB_NOTFOUND) {
-        json_t *reused = NULL;
-        sk_db_rollback(db);
-        if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
-            /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, sk_jstr(reused, "session_id")), *n = NULL;
-            a = sk_req_audit(q, "auth.email_code.refresh", "denied");
-            a->actor_id = sk_jstr(reused, "user_id");
-            a->actor_type = "user";
-            a->tenant_id = sk_jstr(reused, "tenant_id");
-            a->partner_id = sk_jstr(reused, "partner_id");
-            a->resource_type = "session";
-            a->resource_id = rsid;
-            a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
-            if (sk_db_begin(db) != SK_DB_OK ||
-                SK_QV(db, "session_revoke", &n, rsid, "refresh_token_reuse") != SK_DB_OK ||
-                sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
-                sk_db_rollback(db);
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2205) "session revocation failed: %s",
-                              sk_db_error(db));
-            }
-            json_decref(a->details);
-            json_decref(reused);
-        }
-        return sk_fail(q, HTTP_UNAUTHORIZED, BAD_REFRESH);
-    }
-    if (st != SK_DB_OK) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    sk_pool_json(q->p, row);
-    u = json_object_get(row, "user");
-    sid = sk_jstr(row, "session_id");
-    /* only this tenant's sign-in tokens are good here */
-    if (!sk_jstr(row, "client_id") || strcmp(sk_jstr(row, "client_id"), PORTAL_CLIENT) || !sk_jstr(u, "tenant_id") ||
-        strcmp(sk_jstr(u, "tenant_id"), sk_jstr(tenant, "id")) || !json_is_true(json_object_get(tenant, "live"))) {
-        sk_db_rollback(db);
-        return sk_fail(q, HTTP_UNAUTHORIZED, BAD_REFRESH);
-    }
-    if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    a = sk_req_audit(q, "auth.email_code.refresh", "success");
-    a->actor_id = sk_jstr(u, "id");
-    a->actor_email = sk_jstr(u, "email");
-    a->actor_type = "user";
-    a->tenant_id = sk_jstr(u, "tenant_id");
-    a->partner_id = sk_jstr(u, "partner_id");
-    a->resource_type = "session";
-    a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, sk_jstr(u, "id"), PORTAL_CLIENT,
-                    sk_jstr(row, "scope"), sk_jstr(row, "family_id"),
-                    apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, sk_jstr(row, "id"))) == SK_DB_OK &&
-        (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
-        (st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, tenant, u, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK)
-        return token_reply(q, at, rt);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2206) "refresh could not be recorded: %s",
-                  sk_db_error(db));
-    sk_db_rollback(db);
-    return sk_fail_unavailable(q);
+    return sk_signin_rotate(q, q->db, sk_jstr(q->body, "refresh_token"), &k);
 }
 
 /* ---- revoke ---- */

@@ -11,6 +11,7 @@
  * Tokens are of the tenant's flavour: iss {ScaiKeyIssuer}/api/v1/auth/tenants/{slug}, aud
  * "scaikey-portal", sid a session of kind "user" (kind "portal" for the portal's sign-in). */
 #include "api/users.h"
+#include "api/signin.h"
 #include "http/response.h"
 #include "core/password.h"
 #include "core/tokens.h"
@@ -44,11 +45,6 @@ static const sk_field verify_fields[] = {
     { NULL }
 };
 
-static const sk_field refresh_fields[] = {
-    { "refresh_token", SK_T_STRING, SK_F_REQUIRED, 1, 8192 },
-    { NULL }
-};
-
 /* compact JSON text in the pool */
 static const char *dump(apr_pool_t *p, json_t *j)
 {
@@ -60,16 +56,7 @@ static const char *dump(apr_pool_t *p, json_t *j)
 
 sk_audit *sk_user_audit(sk_req *q, const char *action, const char *result, json_t *user)
 {
-    sk_audit *a = sk_req_audit(q, action, result);
-    if (user) {
-        const char *role = sk_jstr(user, "role");
-        a->actor_id = sk_jstr(user, "id");
-        a->actor_email = sk_jstr(user, "email");
-        a->actor_type = role && strcmp(role, "user") ? "admin" : "user";
-        a->tenant_id = sk_jstr(user, "tenant_id");
-        a->partner_id = sk_jstr(user, "partner_id");
-    }
-    return a;
+    return sk_signin_audit(q, action, result, user, NULL);
 }
 
 void sk_user_audit_now(sk_req *q, sk_audit *a)
@@ -126,22 +113,36 @@ int sk_user_bad_credentials(sk_req *q, sk_db *db, const char *acct_key, const ch
     return sk_fail(q, HTTP_UNAUTHORIZED, SK_BAD_CREDENTIALS);
 }
 
-/* the access token of a person's session, of the user's tenant's flavour */
-static char *access_token(sk_req *q, json_t *u, const char *slug, const char *sid)
+/* a new session of an account */
+typedef struct {
+    json_t *user;
+    const char *slug, *kind, *mfa, *amr, *otc_id;
+} session_args;
+
+/* the access token of a person's session, of the user's tenant's flavour: the tenant's slug is
+ * the session's at sign-in (ctx), a rotated token's row names it */
+static char *access_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
 {
-    sk_token_claims c = { 0 };
-    c.iss = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", slug, NULL);
-    c.sub = sk_jstr(u, "id");
-    c.aud = SK_PORTAL_AUDIENCE;
-    c.client_id = SK_PORTAL_AUDIENCE;
-    c.scope = SK_USER_SCOPE;
-    c.sid = sid;
-    c.role = sk_jstr(u, "role");
-    c.tenant_id = sk_jstr(u, "tenant_id");
-    c.partner_id = sk_jstr(u, "partner_id");
-    c.email = sk_jstr(u, "email");
-    c.ttl = sk_config_access_ttl(q->cfg);
-    return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
+    const char *slug = spent ? sk_jstr(spent, "slug") : ((session_args *)ctx)->slug;
+    return sk_signin_access_token(q, apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/",
+                                                 slug, NULL),
+                                  SK_PORTAL_AUDIENCE, SK_USER_SCOPE, u, sid, 1);
+}
+
+static sk_db_status create_session(sk_req *q, sk_db *db, const char *ttl, void *ctx, const char **sid)
+{
+    session_args *s = ctx;
+    const char *used = NULL;
+    sk_db_status st;
+    if (s->otc_id && (st = SK_QV(db, "user_otc_use", &used, s->otc_id)) != SK_DB_OK)
+        return st;
+    return SK_QV(db, "user_session_create", sid, sk_jstr(s->user, "id"), sk_jstr(s->user, "tenant_id"),
+                 sk_jstr(s->user, "partner_id"), s->kind, q->ip, q->user_agent, ttl, s->mfa, s->amr);
+}
+
+static int mfa_token_gone(sk_req *q, void *ctx)
+{
+    return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
 }
 
 /* A new session of kind for the account, with its tokens. otc_id: the MFA token this finishes
@@ -149,37 +150,21 @@ static char *access_token(sk_req *q, json_t *u, const char *slug, const char *si
 static int open_session(sk_req *q, sk_db *db, json_t *account, const char *kind, int mfa, json_t *amr,
                         const char *otc_id, sk_audit *a)
 {
-    json_t *u = json_object_get(account, "user");
-    const char *slug = sk_jstr(json_object_get(account, "tenant"), "slug");
-    const char *ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
-    const char *sid = NULL, *digest, *rt, *at, *used = NULL, *amr_text;
-    sk_db_status st = SK_DB_ERROR;
+    session_args args = { json_object_get(account, "user"), sk_jstr(json_object_get(account, "tenant"), "slug"), kind,
+                          mfa ? "true" : "false", dump(q->p, amr), otc_id };
+    sk_signin si = { 0 };
 
-    if (!(rt = sk_refresh_token_new(q->p, &digest)))
-        return sk_fail_unavailable(q);
-    amr_text = dump(q->p, amr);
     json_decref(amr);
-    a->resource_type = "session";
-    if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (!otc_id || (st = SK_QV(db, "user_otc_use", &used, otc_id)) == SK_DB_OK) &&
-        (st = SK_QV(db, "user_session_create", &sid, sk_jstr(u, "id"), sk_jstr(u, "tenant_id"), sk_jstr(u, "partner_id"),
-                    kind, q->ip, q->user_agent, ttl, mfa ? "true" : "false", amr_text)) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", digest, sid, sk_jstr(u, "id"), NULL, SK_USER_SCOPE, NULL, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", sk_jstr(u, "id"))) == SK_DB_OK &&
-        (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, slug, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i,s:O}", "access_token", at, "refresh_token", rt,
-                                              "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg),
-                                              "user", u));
-    }
-    sk_db_rollback(db);
-    if (st == SK_DB_NOTFOUND && otc_id)      /* the MFA token was used meanwhile */
-        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0902) "sign-in could not be recorded: %s",
-                  sk_db_error(db));
-    return sk_fail_unavailable(q);
+    si.user = args.user;
+    si.scope = SK_USER_SCOPE;
+    si.audit = a;
+    si.with_user = 1;
+    si.create = create_session;
+    si.token = access_token;
+    si.gone = otc_id ? mfa_token_gone : NULL;
+    si.log_fail = SKLOGNO(0902) "sign-in could not be recorded";
+    si.ctx = &args;
+    return sk_signin_open(q, db, &si);
 }
 
 int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind, const char *acct_key)
@@ -370,96 +355,23 @@ int sk_api_tenant_mfa_verify(sk_req *q)
 
 int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
 {
-    const char *digest, *rt, *new_digest, *at, *new_id = NULL, *sid;
-    json_t *row = NULL, *u;
-    sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
+    sk_signin_refresh k = {
+        .spend = "user_refresh_spend", .args = { kind, slug }, .nargs = 2,
+        .action = "user.refresh", .actor_type = "user", .actor_by_role = 1, .invalid = "Invalid refresh token",
+        .token = access_token,
+        .log_revoke = SKLOGNO(0904) "session revocation failed",
+        .log_fail = SKLOGNO(0905) "refresh could not be recorded",
+    };
 
-    if (sk_req_invalid(q, refresh_fields))
-        return OK;
-    if (!(db = sk_req_db(q)))
-        return sk_fail_unavailable(q);
-    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
-    if ((st = sk_db_begin(db)) != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    st = SK_QJ(db, "user_refresh_spend", &row, digest, kind, slug);
-    if (st == SK_DB_NOTFOUND) {
-        json_t *reused = NULL;
-        sk_db_rollback(db);
-        if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
-            /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, sk_jstr(reused, "session_id")), *n = NULL;
-            a = sk_req_audit(q, "user.refresh", "denied");
-            a->actor_id = sk_jstr(reused, "user_id");
-            a->actor_type = "user";
-            a->tenant_id = sk_jstr(reused, "tenant_id");
-            a->partner_id = sk_jstr(reused, "partner_id");
-            a->resource_type = "session";
-            a->resource_id = rsid;
-            a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
-            if (sk_db_begin(db) != SK_DB_OK || SK_QV(db, "session_revoke", &n, rsid, "refresh_token_reuse") != SK_DB_OK ||
-                sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
-                sk_db_rollback(db);
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0904) "session revocation failed: %s",
-                              sk_db_error(db));
-            }
-            json_decref(a->details);
-            json_decref(reused);
-        }
-        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid refresh token");
-    }
-    if (st != SK_DB_OK) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    sk_pool_json(q->p, row);
-    u = json_object_get(row, "user");
-    sid = sk_jstr(row, "session_id");
-    if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    a = sk_user_audit(q, "user.refresh", "success", u);
-    a->resource_type = "session";
-    a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, sk_jstr(u, "id"), NULL, sk_jstr(row, "scope"),
-                    sk_jstr(row, "family_id"), apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, sk_jstr(row, "id"))) == SK_DB_OK &&
-        (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
-        (st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, sk_jstr(row, "slug"), sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
-                                              "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg)));
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0905) "refresh could not be recorded: %s",
-                  sk_db_error(db));
-    sk_db_rollback(db);
-    return sk_fail_unavailable(q);
+    return sk_signin_refresh_request(q, &k);
 }
 
 int sk_user_logout(sk_req *q)
 {
-    const char *n = NULL;
     sk_db *db = sk_req_db(q);
-    sk_audit *a;
     if (!q->who->user_id || !q->who->session_id)
         return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
-    if (!db)
-        return sk_fail_unavailable(q);
-    a = sk_req_audit(q, "user.logout", "success");
-    a->resource_type = "session";
-    a->resource_id = q->who->session_id;
-    if (sk_db_begin(db) == SK_DB_OK && SK_QV(db, "session_revoke", &n, q->who->session_id, "logout") == SK_DB_OK &&
-        sk_audit_write(db, a) == SK_DB_OK && sk_db_commit(db) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", "Logged out"));
-    }
-    sk_db_rollback(db);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0906) "logout could not be recorded: %s", sk_db_error(db));
-    return sk_fail_unavailable(q);
+    return sk_signin_logout(q, db, "user.logout", SKLOGNO(0906) "logout could not be recorded");
 }
 
 int sk_api_tenant_refresh(sk_req *q)
