@@ -16,7 +16,6 @@
 #include "http/response.h"
 #include "http/validate.h"
 #include "core/tokens.h"
-#include "core/throttle.h"
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "startup.h"
@@ -34,9 +33,6 @@ APLOG_USE_MODULE(scaikey);
 #define CODE_DIGITS     6
 #define CODE_TTL        600
 #define CODE_ATTEMPTS   "5"
-#define SENDS_PER_ADDRESS 3
-#define SENDS_PER_IP    20
-#define SEND_WINDOW     600
 #define SENT_DETAIL     "If the address is registered, a code has been sent"
 #define BAD_CODE        "Invalid or expired code"
 #define BAD_REFRESH     "Invalid refresh token"
@@ -57,109 +53,6 @@ static const sk_field token_fields[] = {
     { NULL }
 };
 
-/* ---- shared with the other mail flows ---- */
-
-void sk_mail_flow_audit(sk_req *q, sk_audit *a)
-{
-    if (q->db && sk_audit_write(q->db, a) != SK_DB_OK)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2201) "audit write failed for %s: %s",
-                      a->action, sk_db_error(q->db));
-    json_decref(a->details);
-    a->details = NULL;
-}
-
-json_t *sk_mail_flow_tenant(sk_req *q)
-{
-    const char *slug = sk_req_param(q, "tenant_slug");
-    json_t *t = NULL;
-    sk_db *db = sk_req_db(q);
-    sk_db_status st;
-    if (!db) {
-        sk_fail_unavailable(q);
-        return NULL;
-    }
-    if (!slug || !sk_valid_slug(slug)) {
-        sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-        return NULL;
-    }
-    st = SK_QJ(db, "mail_tenant", &t, slug);
-    if (st == SK_DB_NOTFOUND) {
-        sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-        return NULL;
-    }
-    if (st != SK_DB_OK) {
-        sk_fail_unavailable(q);
-        return NULL;
-    }
-    sk_pool_json(q->p, t);
-    return t;
-}
-
-static const char *lower(apr_pool_t *p, const char *s)
-{
-    char *l = apr_pstrdup(p, s), *c;
-    for (c = l; *c; c++)
-        *c = (char)apr_tolower((unsigned char)*c);
-    return l;
-}
-
-int sk_mail_flow_throttle(sk_req *q, const char *what, const char *tenant_id, const char *email,
-                          int per_address, int per_ip, const char *action)
-{
-    sk_db *db = q->db;
-    const char *addr_key = apr_pstrcat(q->p, "mail-", what, "-addr:", tenant_id, ":", lower(q->p, email), NULL);
-    const char *ip_key = apr_pstrcat(q->p, "mail-", what, "-ip:", q->ip, NULL);
-    int wait_addr = sk_throttle_wait(db, addr_key, per_address, SEND_WINDOW);
-    int wait_ip = sk_throttle_wait(db, ip_key, per_ip, SEND_WINDOW);
-    if (wait_addr < 0 || wait_ip < 0) {
-        sk_fail_unavailable(q);
-        return -1;
-    }
-    if (wait_addr > 0 || wait_ip > 0) {
-        sk_audit *a = sk_req_audit(q, action, "denied");
-        a->actor_email = email;
-        a->tenant_id = tenant_id;
-        a->details = json_pack("{s:s,s:s}", "reason", "throttled", "limit", wait_addr > 0 ? "address" : "ip");
-        sk_mail_flow_audit(q, a);
-        sk_fail_throttled(q, wait_addr > wait_ip ? wait_addr : wait_ip,
-                          "Too many requests. Try again later.");
-        return -1;
-    }
-    sk_throttle_fail(db, addr_key, SEND_WINDOW);
-    sk_throttle_fail(db, ip_key, SEND_WINDOW);
-    return 0;
-}
-
-int sk_mail_flow_send(sk_req *q, sk_mail *m, const char *to, const char *kind, const char *tenant_id,
-                      const char *user_id)
-{
-    sk_mail_transport t;
-    const char *err = NULL, *msg, *from_addr;
-    sk_audit *a;
-    sk_config_mail_transport(q->cfg, &t);
-    m->from = sk_config_mail_from(q->p, q->cfg);
-    m->to = to;
-    from_addr = sk_mail_address(q->p, m->from);
-    if ((msg = sk_mail_build(q->p, m, apr_time_now(), &err)) != NULL &&
-        sk_mail_deliver(q->p, &t, from_addr, to, msg, &err) == 0)
-        return 0;
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2202) "%s mail for user %s not sent: %s", kind,
-                  user_id ? user_id : "-", err ? err : "unknown error");
-    a = sk_req_audit(q, "mail.send", "failure");
-    a->tenant_id = tenant_id;
-    a->resource_type = "user";
-    a->resource_id = user_id;
-    a->details = json_pack("{s:s,s:s}", "kind", kind, "error", err ? err : "unknown error");
-    sk_mail_flow_audit(q, a);
-    return -1;
-}
-
-const char *sk_mail_flow_digest(sk_req *q, const char *context, const char *secret)
-{
-    const char *data = apr_pstrcat(q->p, context, ":", secret, NULL);
-    return sk_hmac_sha256_hex(q->p, q->cfg->master_key, sizeof(q->cfg->master_key), data, strlen(data));
-}
-
 /* ---- tokens ---- */
 
 static const char *tenant_issuer(sk_req *q, json_t *tenant)
@@ -177,30 +70,18 @@ static char *access_token(sk_req *q, json_t *u, const char *sid, json_t *spent, 
 
 int sk_api_email_code_send(sk_req *q)
 {
-    const char *email, *code, *id, *digest, *uid = NULL, *created = NULL;
-    json_t *tenant, *user = NULL;
+    const char *email, *code, *id, *digest, *uid, *created = NULL;
+    json_t *tenant;
     sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
-    int live, sent = 0;
+    sk_mail_flow_to to;
+    int sent = 0;
 
-    if (sk_req_invalid(q, send_fields))
+    if (!sk_mail_flow_start(q, send_fields, "code", "auth.email_code.send", &to))
         return OK;
-    email = sk_jstr(q->body, "email");
-    if (!(tenant = sk_mail_flow_tenant(q)))
-        return OK;
+    tenant = to.tenant;
+    email = to.email;
+    uid = to.uid;
     db = q->db;
-    if (sk_mail_flow_throttle(q, "code", sk_jstr(tenant, "id"), email, SENDS_PER_ADDRESS, SENDS_PER_IP,
-                              "auth.email_code.send") != 0)
-        return OK;
-    st = SK_QJ(db, "mail_user_by_email", &user, sk_jstr(tenant, "id"), email);
-    if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
-        return sk_fail_unavailable(q);
-    if (user)
-        sk_pool_json(q->p, user);
-    live = user && json_is_true(json_object_get(user, "live")) && json_is_true(json_object_get(tenant, "live"));
-    if (live)
-        uid = sk_jstr(user, "id");
 
     /* the same work whether or not the address is an account's: a code row is stored either way
      * (without a user it can never sign anyone in) */
@@ -212,20 +93,12 @@ int sk_api_email_code_send(sk_req *q)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2203) "sign-in code not stored: %s", sk_db_error(db));
         return sk_fail_unavailable(q);
     }
-    if (live) {
+    if (uid) {
         sk_mail m = { 0 };
         sk_mail_signin_code(q->p, &m, sk_jstr(tenant, "display_name"), code, CODE_TTL / 60);
-        sent = sk_mail_flow_send(q, &m, sk_jstr(user, "email"), "sign-in code", sk_jstr(tenant, "id"), uid) == 0;
+        sent = sk_mail_flow_send(q, &m, sk_jstr(to.user, "email"), "sign-in code", sk_jstr(tenant, "id"), uid) == 0;
     }
-    a = sk_req_audit(q, "auth.email_code.send", live && !sent ? "failure" : "success");
-    a->actor_email = email;
-    a->actor_id = uid;
-    a->actor_type = uid ? "user" : NULL;
-    a->tenant_id = sk_jstr(tenant, "id");
-    a->resource_type = "one_time_code";
-    a->resource_id = id;
-    a->details = json_pack("{s:b,s:b}", "account", live, "mail_sent", sent);
-    sk_mail_flow_audit(q, a);
+    sk_mail_flow_done(q, "auth.email_code.send", &to, id, sent);
     return sk_reply(q, HTTP_ACCEPTED, json_pack("{s:s}", "detail", SENT_DETAIL));
 }
 

@@ -51,30 +51,18 @@ static const sk_field verify_fields[] = {
 
 int sk_api_forgot_password(sk_req *q)
 {
-    const char *email, *token, *digest, *id, *uid = NULL, *created = NULL;
-    json_t *tenant, *user = NULL;
+    const char *email, *token, *digest, *id, *uid, *created = NULL;
+    json_t *tenant;
     sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
-    int live, sent = 0;
+    sk_mail_flow_to to;
+    int sent = 0;
 
-    if (sk_req_invalid(q, forgot_fields))
+    if (!sk_mail_flow_start(q, forgot_fields, "reset", "auth.password_reset.request", &to))
         return OK;
-    email = sk_jstr(q->body, "email");
-    if (!(tenant = sk_mail_flow_tenant(q)))
-        return OK;
+    tenant = to.tenant;
+    email = to.email;
+    uid = to.uid;
     db = q->db;
-    if (sk_mail_flow_throttle(q, "reset", sk_jstr(tenant, "id"), email, SENDS_PER_ADDRESS, SENDS_PER_IP,
-                              "auth.password_reset.request") != 0)
-        return OK;
-    st = SK_QJ(db, "mail_user_by_email", &user, sk_jstr(tenant, "id"), email);
-    if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
-        return sk_fail_unavailable(q);
-    if (user)
-        sk_pool_json(q->p, user);
-    live = user && json_is_true(json_object_get(user, "live")) && json_is_true(json_object_get(tenant, "live"));
-    if (live)
-        uid = sk_jstr(user, "id");
     /* the same store work for unknown addresses: a row no link can ever use */
     if (!(token = sk_random_token(q->p, NULL, 32)) || !(id = sk_random_id(q->p, "otc_")))
         return sk_fail_unavailable(q);
@@ -84,22 +72,14 @@ int sk_api_forgot_password(sk_req *q)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2211) "reset link not stored: %s", sk_db_error(db));
         return sk_fail_unavailable(q);
     }
-    if (live) {
+    if (uid) {
         sk_mail m = { 0 };
         const char *link = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/",
                                        sk_jstr(tenant, "slug"), "/reset-password?token=", token, NULL);
         sk_mail_password_reset(q->p, &m, sk_jstr(tenant, "display_name"), link, RESET_TTL / 60);
-        sent = sk_mail_flow_send(q, &m, sk_jstr(user, "email"), "password reset", sk_jstr(tenant, "id"), uid) == 0;
+        sent = sk_mail_flow_send(q, &m, sk_jstr(to.user, "email"), "password reset", sk_jstr(tenant, "id"), uid) == 0;
     }
-    a = sk_req_audit(q, "auth.password_reset.request", live && !sent ? "failure" : "success");
-    a->actor_email = email;
-    a->actor_id = uid;
-    a->actor_type = uid ? "user" : NULL;
-    a->tenant_id = sk_jstr(tenant, "id");
-    a->resource_type = "one_time_code";
-    a->resource_id = id;
-    a->details = json_pack("{s:b,s:b}", "account", live, "mail_sent", sent);
-    sk_mail_flow_audit(q, a);
+    sk_mail_flow_done(q, "auth.password_reset.request", &to, id, sent);
     return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", FORGOT_DETAIL));
 }
 
