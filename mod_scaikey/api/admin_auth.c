@@ -127,7 +127,7 @@ int sk_api_admin_login(sk_req *q)
     u = json_object_get(row, "user");
     sk_pool_json(q->p, row);
     if (!json_is_true(json_object_get(row, "live"))) {
-        a = sk_signin_audit(q, "admin.login", "denied", u, "admin");
+        a = sk_req_audit_user(q, "admin.login", "denied", u, "admin");
         a->details = json_pack("{s:s}", "reason", "account_disabled");
         audit_now(q, a);
         json_decref(a->details);
@@ -137,7 +137,7 @@ int sk_api_admin_login(sk_req *q)
 
     si.user = u;
     si.scope = ADMIN_SCOPE;
-    si.audit = sk_signin_audit(q, "admin.login", "success", u, "admin");
+    si.audit = sk_req_audit_user(q, "admin.login", "success", u, "admin");
     si.with_user = 1;
     si.create = create_session;
     si.token = access_token;

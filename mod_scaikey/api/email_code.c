@@ -199,7 +199,7 @@ int sk_api_email_code_verify(sk_req *q)
     si.user = user;
     si.client_id = PORTAL_CLIENT;
     si.scope = PORTAL_SCOPE;
-    si.audit = sk_signin_audit(q, "auth.email_code.verify", "success", user, "user");
+    si.audit = sk_req_audit_user(q, "auth.email_code.verify", "success", user, "user");
     si.create = create_session;
     si.token = verify_token;
     si.gone = code_used;

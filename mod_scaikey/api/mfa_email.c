@@ -184,12 +184,8 @@ int sk_api_tenant_mfa_email_send(sk_req *q)
     json_decref(errs);
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
-    if (st == SK_DB_NOTFOUND)
-        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-    if (st != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    sk_pool_json(q->p, tenant);
+    if (!(tenant = sk_user_tenant(q, db, slug)))
+        return OK;
 
     st = SK_QJ(db, "mfa_challenge_peek", &tok, sk_sha256_hex(q->p, sk_jstr(args, "mfa_token")));
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)

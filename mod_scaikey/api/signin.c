@@ -33,21 +33,6 @@ char *sk_signin_access_token(sk_req *q, const char *iss, const char *aud, const 
     return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
 }
 
-sk_audit *sk_signin_audit(sk_req *q, const char *action, const char *result, json_t *user,
-                          const char *actor_type)
-{
-    sk_audit *a = sk_req_audit(q, action, result);
-    if (user) {
-        const char *role = sk_jstr(user, "role");
-        a->actor_id = sk_jstr(user, "id");
-        a->actor_email = sk_jstr(user, "email");
-        a->actor_type = actor_type ? actor_type : role && strcmp(role, "user") ? "admin" : "user";
-        a->tenant_id = sk_jstr(user, "tenant_id");
-        a->partner_id = sk_jstr(user, "partner_id");
-    }
-    return a;
-}
-
 static int token_reply(sk_req *q, const char *at, const char *rt, json_t *user)
 {
     json_t *body = json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
@@ -143,7 +128,7 @@ int sk_signin_rotate(sk_req *q, sk_db *db, const char *refresh_token, const sk_s
         sk_db_rollback(db);
         return sk_fail_unavailable(q);
     }
-    a = sk_signin_audit(q, k->action, "success", u, k->actor_by_role ? NULL : k->actor_type);
+    a = sk_req_audit_user(q, k->action, "success", u, k->actor_by_role ? NULL : k->actor_type);
     a->resource_type = "session";
     a->resource_id = sid;
     if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, sk_jstr(u, "id"), sk_jstr(row, "client_id"),

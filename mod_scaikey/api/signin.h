@@ -16,11 +16,6 @@ typedef char *(*sk_signin_token_fn)(sk_req *q, json_t *user, const char *sid, js
 char *sk_signin_access_token(sk_req *q, const char *iss, const char *aud, const char *scope, json_t *user,
                              const char *sid, int with_role);
 
-/* The person as the audit log sees them (user may be NULL). actor_type NULL: "admin" for any role
- * but "user", else "user". */
-sk_audit *sk_signin_audit(sk_req *q, const char *action, const char *result, json_t *user,
-                          const char *actor_type);
-
 /* A new session. */
 typedef struct sk_signin {
     json_t *user;               /* id, tenant_id, partner_id, email, role */

@@ -56,7 +56,7 @@ static const char *dump(apr_pool_t *p, json_t *j)
 
 sk_audit *sk_user_audit(sk_req *q, const char *action, const char *result, json_t *user)
 {
-    return sk_signin_audit(q, action, result, user, NULL);
+    return sk_req_audit_user(q, action, result, user, NULL);
 }
 
 void sk_user_audit_now(sk_req *q, sk_audit *a)
@@ -252,14 +252,15 @@ int sk_api_tenant_login(sk_req *q)
     return sk_user_password_ok(q, db, account, "user", acct_key);
 }
 
-static int has_method(json_t *methods, const char *name)
+json_t *sk_user_tenant(sk_req *q, sk_db *db, const char *slug)
 {
-    size_t i;
-    json_t *m;
-    json_array_foreach(methods, i, m)
-        if (json_is_string(m) && !strcmp(json_string_value(m), name))
-            return 1;
-    return 0;
+    json_t *tenant = NULL;
+    sk_db_status st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
+    if (st == SK_DB_NOTFOUND)
+        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found"), NULL;
+    if (st != SK_DB_OK)
+        return sk_fail_unavailable(q), NULL;
+    return sk_pool_json(q->p, tenant);
 }
 
 int sk_api_tenant_mfa_verify(sk_req *q)
@@ -275,12 +276,8 @@ int sk_api_tenant_mfa_verify(sk_req *q)
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
-    if (st == SK_DB_NOTFOUND)
-        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-    if (st != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    sk_pool_json(q->p, tenant);
+    if (!(tenant = sk_user_tenant(q, db, slug)))
+        return OK;
 
     /* every presentation of a live token counts as an attempt, right or wrong */
     st = SK_QJ(db, "user_otc_attempt", &tok, "mfa_login", sk_sha256_hex(q->p, sk_jstr(q->body, "mfa_token")));
@@ -306,15 +303,15 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     purpose = apr_pstrcat(q->p, "mfa:", sk_jstr(tok, "id"), NULL);
     if (method && !strcmp(method, "backup_code"))
         method = "backup_codes";
-    if (method && !strcmp(method, "email") && !has_method(methods, "email"))
+    if (method && !strcmp(method, "email") && !sk_jarray_has(methods, "email"))
         return sk_fail(q, HTTP_BAD_REQUEST, "Email MFA is not available");
     if (!method && strlen(code) == 6 && strspn(code, "0123456789") == 6) {
         /* six digits: the authenticator's code first, then the code last mailed for this challenge */
         good = 0;
         method = "totp";
-        if (has_method(methods, "totp"))
+        if (sk_jarray_has(methods, "totp"))
             good = sk_mfa_totp_check(q, db, uid, code);
-        if (good == 0 && has_method(methods, "email")) {
+        if (good == 0 && sk_jarray_has(methods, "email")) {
             method = "email";
             good = sk_mfa_email_check(q, db, uid, purpose, code);
         }

@@ -27,16 +27,6 @@ APLOG_USE_MODULE(scaikey);
 #define MAX_ATTEMPTS 5
 #define MAX_CODE     64
 
-static int has_method(json_t *methods, const char *name)
-{
-    size_t i;
-    json_t *m;
-    json_array_foreach(methods, i, m)
-        if (json_is_string(m) && !strcmp(json_string_value(m), name))
-            return 1;
-    return 0;
-}
-
 static int unavailable(sk_req *q, json_t *tenant)
 {
     return sk_login_error_page(q, tenant, HTTP_SERVICE_UNAVAILABLE, "Temporarily unavailable",
@@ -100,7 +90,7 @@ static int render(sk_req *q, sk_flow *f, json_t *tenant, json_t *methods, int st
 {
     apr_table_t *v = apr_table_make(q->p, 8);
     const char *slug = sk_jstr(tenant, "slug"), *prompt;
-    int totp = has_method(methods, "totp"), email = has_method(methods, "email");
+    int totp = sk_jarray_has(methods, "totp"), email = sk_jarray_has(methods, "email");
     sk_brand b;
 
     sk_html_brand(json_object_get(tenant, "branding"), sk_jstr(tenant, "name"), &b);
@@ -197,7 +187,7 @@ int sk_login_mfa_email(sk_req *q)
     if (mfa_flow(q, apr_table_get(q->form, "flow"), 1, &tenant, &f, &mu) != OK)
         return OK;
     methods = json_object_get(mu, "methods");
-    if (!has_method(methods, "email"))
+    if (!sk_jarray_has(methods, "email"))
         return render(q, f, tenant, methods, HTTP_BAD_REQUEST, NULL, "Email verification is not available.");
     switch (sk_mfa_email_send(q, sk_req_db(q), mu, apr_pstrcat(q->p, "flow:", f->id, NULL), &wait)) {
     case SK_MFA_MAIL_SENT:
@@ -219,12 +209,12 @@ static int check_code(sk_req *q, sk_flow *f, json_t *methods, const char *code, 
 {
     sk_db *db = sk_req_db(q);
     int six = strlen(code) == 6 && strspn(code, "0123456789") == 6, rc;
-    if (six && has_method(methods, "totp") && (rc = sk_mfa_totp_check(q, db, f->user_id, code)) != 0)
+    if (six && sk_jarray_has(methods, "totp") && (rc = sk_mfa_totp_check(q, db, f->user_id, code)) != 0)
         return *method = "totp", rc;
-    if (six && has_method(methods, "email") &&
+    if (six && sk_jarray_has(methods, "email") &&
         (rc = sk_mfa_email_check(q, db, f->user_id, apr_pstrcat(q->p, "flow:", f->id, NULL), code)) != 0)
         return *method = "email", rc;
-    if (!six && has_method(methods, "backup_codes") && (rc = sk_mfa_backup_use(q, db, f->user_id, code)) != 0)
+    if (!six && sk_jarray_has(methods, "backup_codes") && (rc = sk_mfa_backup_use(q, db, f->user_id, code)) != 0)
         return *method = "backup_code", rc;
     return 0;
 }

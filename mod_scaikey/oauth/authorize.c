@@ -65,16 +65,6 @@ json_t *sk_scope_list(apr_pool_t *p, const char *scope)
     return out;
 }
 
-static int in_list(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), s))
-            return 1;
-    return 0;
-}
-
 /* Every requested scope must be allowed (duplicates dropped); none requested means all allowed.
  * NULL with *bad on a scope that is not. */
 static const char *granted_scope(apr_pool_t *p, const char *requested, json_t *allowed, const char **bad)
@@ -92,7 +82,7 @@ static const char *granted_scope(apr_pool_t *p, const char *requested, json_t *a
     }
     copy = apr_pstrdup(p, requested);
     for (tok = apr_strtok(copy, " ", &state); tok; tok = apr_strtok(NULL, " ", &state)) {
-        if (!in_list(allowed, tok)) {
+        if (!sk_jarray_has(allowed, tok)) {
             *bad = tok;
             return NULL;
         }
@@ -105,7 +95,7 @@ static const char *granted_scope(apr_pool_t *p, const char *requested, json_t *a
 static int grant_enabled(json_t *client)
 {
     json_t *list = json_object_get(client, "grant_types");
-    return !json_is_array(list) || json_array_size(list) == 0 || in_list(list, "authorization_code");
+    return !json_is_array(list) || json_array_size(list) == 0 || sk_jarray_has(list, "authorization_code");
 }
 
 /* prompt (OIDC Core §3.1.2.1): none, login, consent, select_account; none stands alone */
@@ -249,7 +239,7 @@ static int check_tenant_client(sk_req *q, sk_authz *az)
     if (!az->redirect_uri || !*az->redirect_uri)
         return sk_login_error_page(q, az->tenant, HTTP_BAD_REQUEST, "Invalid request",
                                    "The application did not say where to return to (redirect_uri is missing)."), DONE;
-    if (strlen(az->redirect_uri) > MAX_URI || !in_list(json_object_get(az->client, "redirect_uris"), az->redirect_uri))
+    if (strlen(az->redirect_uri) > MAX_URI || !sk_jarray_has(json_object_get(az->client, "redirect_uris"), az->redirect_uri))
         return sk_login_error_page(q, az->tenant, HTTP_BAD_REQUEST, "Invalid redirect URI",
                                    "The address the application asked to return to is not registered for it "
                                    "(redirect_uri mismatch)."), DONE;
@@ -300,7 +290,7 @@ static int needs_consent(sk_req *q, sk_authz *az, json_t *user)
     sk_pool_json(q->p, granted);
     want = sk_pool_json(q->p, sk_scope_list(q->p, az->scope));
     json_array_foreach(want, i, v)
-        if (!in_list(granted, json_string_value(v)))
+        if (!sk_jarray_has(granted, json_string_value(v)))
             missing = 1;
     return missing;
 }

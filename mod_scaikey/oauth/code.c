@@ -208,11 +208,7 @@ int sk_oauth_code_grant(sk_req *q, const char *slug, json_t *client)
         refresh_ttl = sk_config_refresh_ttl(q->cfg);
     secs = with_refresh && refresh_ttl > ttl ? refresh_ttl : ttl;
 
-    a = sk_req_audit(q, "oauth.authorization_code", "success");
-    a->actor_id = sk_jstr(user, "id");
-    a->actor_email = sk_jstr(user, "email");
-    a->actor_type = "user";
-    a->tenant_id = sk_jstr(user, "tenant_id");
+    a = sk_req_audit_user(q, "oauth.authorization_code", "success", user, "user");
     a->partner_id = sk_jstr(row, "partner_id");
     a->resource_type = "session";
     a->details = sk_pool_json(q->p, json_pack("{s:s,s:s?}", "client_id", client_id, "sso_session_id",

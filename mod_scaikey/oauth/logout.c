@@ -37,16 +37,6 @@ static const char *param(sk_req *q, const char *name)
     return v ? v : sk_req_query(q, name);
 }
 
-static int in_list(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), s))
-            return 1;
-    return 0;
-}
-
 /* The client an ID token was issued to (its aud), when it verifies and is this flavour's. */
 static const char *hint_client(sk_req *q, const char *slug, const char *hint)
 {
@@ -116,7 +106,7 @@ int sk_oauth_logout(sk_req *q)
         if (st != SK_DB_OK && st != SK_DB_NOTFOUND && st != SK_DB_INVALID)
             return sk_login_error_page(q, tenant, HTTP_SERVICE_UNAVAILABLE, "Temporarily unavailable",
                                        "Signing out is not available right now. Please try again shortly.");
-        if (st != SK_DB_OK || !in_list(json_object_get(client, "post_logout_redirect_uris"), uri))
+        if (st != SK_DB_OK || !sk_jarray_has(json_object_get(client, "post_logout_redirect_uris"), uri))
             return sk_login_error_page(q, tenant, HTTP_BAD_REQUEST, "Invalid redirect URI",
                                        "The address to return to after signing out is not registered for this "
                                        "application (post_logout_redirect_uri).");

@@ -120,12 +120,7 @@ int sk_oauth_refresh_grant(sk_req *q, const char *slug, json_t *client)
     g.family_id = sk_jstr(row, "family_id");
     g.with_refresh = 1;
 
-    a = sk_req_audit(q, "oauth.refresh", "success");
-    a->actor_id = sk_jstr(user, "id");
-    a->actor_email = sk_jstr(user, "email");
-    a->actor_type = "user";
-    a->tenant_id = sk_jstr(user, "tenant_id");
-    a->partner_id = sk_jstr(user, "partner_id");
+    a = sk_req_audit_user(q, "oauth.refresh", "success", user, "user");
     a->resource_type = "session";
     a->resource_id = g.session_id;
     a->details = sk_pool_json(q->p, json_pack("{s:s}", "client_id", client_id));
