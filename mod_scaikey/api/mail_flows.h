@@ -1,5 +1,5 @@
 /* The sign-in page flows that send mail: email code sign-in (api/email_code.c), forgot / reset
- * password and email verification (api/password_reset.c), and what they share. */
+ * password and email verification (api/password_reset.c), and what they share (api/mail_flows.c). */
 #ifndef SK_API_MAIL_FLOWS_H
 #define SK_API_MAIL_FLOWS_H
 

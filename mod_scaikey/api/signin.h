@@ -57,12 +57,13 @@ typedef struct sk_signin_refresh {
  * the audit record. A token that was spent before came back: its session ends (audited
  * "denied", reason refresh_token_reuse) and the answer is 401, like for an unknown token. */
 int sk_signin_rotate(sk_req *q, sk_db *db, const char *refresh_token, const sk_signin_refresh *k);
+
 /* A refresh endpoint: validates the body {"refresh_token"} (422), finds the store (503), rotates. */
 int sk_signin_refresh_request(sk_req *q, const sk_signin_refresh *k);
 
 /* Ends the caller's session (q->who->session_id) with the audit record action in one
- * transaction: 200 {"detail": "Logged out"}, or 503 (logged with log_fail) when db is NULL or the
- * store fails. */
+ * transaction: 200 {"detail": "Logged out"}; 503 when db is NULL, or when the store fails
+ * (logged with log_fail). */
 int sk_signin_logout(sk_req *q, sk_db *db, const char *action, const char *log_fail);
 
 #endif
