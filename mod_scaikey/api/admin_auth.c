@@ -3,6 +3,7 @@
  * rotating refresh token bound to a server-side session; logout ends the session, which stops its
  * access tokens at once. */
 #include "api/api.h"
+#include "api/signin.h"
 #include "http/response.h"
 #include "http/validate.h"
 #include "core/password.h"
@@ -12,6 +13,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -29,27 +31,6 @@ static const sk_field login_fields[] = {
     { NULL }
 };
 
-static const sk_field refresh_fields[] = {
-    { "refresh_token", SK_T_STRING, SK_F_REQUIRED, 1, 8192 },
-    { NULL }
-};
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
-
 static int is_admin(const char *role)
 {
     return role && (!strcmp(role, "super_admin") || !strcmp(role, "partner_admin") ||
@@ -64,28 +45,17 @@ static void audit_now(sk_req *q, sk_audit *a)
                       a->action, sk_db_error(q->db));
 }
 
-/* Signs the access token for a session of user u. */
-static char *access_token(sk_req *q, json_t *u, const char *sid)
+/* The access token of an admin's session. */
+static char *access_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
 {
-    sk_token_claims c = { 0 };
-    c.iss = sk_config_platform_issuer(q->p, q->cfg);
-    c.sub = str(u, "id");
-    c.aud = ADMIN_AUDIENCE;
-    c.client_id = ADMIN_AUDIENCE;
-    c.scope = ADMIN_SCOPE;
-    c.sid = sid;
-    c.role = str(u, "role");
-    c.tenant_id = str(u, "tenant_id");
-    c.partner_id = str(u, "partner_id");
-    c.email = str(u, "email");
-    c.ttl = sk_config_access_ttl(q->cfg);
-    return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
+    return sk_signin_access_token(q, sk_config_platform_issuer(q->p, q->cfg), ADMIN_AUDIENCE, ADMIN_SCOPE, u, sid, 1);
 }
 
-static json_t *token_body(sk_req *q, const char *at, const char *rt)
+static sk_db_status create_session(sk_req *q, sk_db *db, const char *ttl, void *ctx, const char **sid)
 {
-    return json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
-                     "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg));
+    json_t *u = ctx;
+    return SK_QV(db, "session_create", sid, sk_jstr(u, "id"), sk_jstr(u, "tenant_id"), sk_jstr(u, "partner_id"),
+                 "admin", NULL, q->ip, q->user_agent, ttl);
 }
 
 static const char *lower(apr_pool_t *p, const char *s)
@@ -98,17 +68,18 @@ static const char *lower(apr_pool_t *p, const char *s)
 
 int sk_api_admin_login(sk_req *q)
 {
-    const char *email, *password, *hash, *sid = NULL, *digest, *rt, *at, *ip_key, *acct_key;
+    const char *email, *password, *hash, *ip_key, *acct_key;
     json_t *row = NULL, *u;
     sk_db *db;
     sk_audit *a;
+    sk_signin si = { 0 };
     int wait_ip, wait_acct, ok;
     sk_db_status st;
 
-    if (invalid(q, login_fields))
+    if (sk_req_invalid(q, login_fields))
         return OK;
-    email = str(q->body, "email");
-    password = str(q->body, "password");
+    email = sk_jstr(q->body, "email");
+    password = sk_jstr(q->body, "password");
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
 
@@ -134,7 +105,7 @@ int sk_api_admin_login(sk_req *q)
     st = SK_QJ(db, "admin_by_email", &row, email);
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
-    hash = row ? str(row, "password_hash") : NULL;
+    hash = row ? sk_jstr(row, "password_hash") : NULL;
     /* runs one argon2id verification whether or not the account exists */
     ok = sk_password_verify(hash, password) && row;
     if (!ok) {
@@ -144,7 +115,7 @@ int sk_api_admin_login(sk_req *q)
         a = sk_req_audit(q, "admin.login", "failure");
         a->actor_email = email;
         if (row) {
-            a->actor_id = str(json_object_get(row, "user"), "id");
+            a->actor_id = sk_jstr(json_object_get(row, "user"), "id");
             a->actor_type = "admin";
         }
         a->details = json_pack("{s:s}", "reason", "invalid_credentials");
@@ -156,12 +127,7 @@ int sk_api_admin_login(sk_req *q)
     u = json_object_get(row, "user");
     sk_pool_json(q->p, row);
     if (!json_is_true(json_object_get(row, "live"))) {
-        a = sk_req_audit(q, "admin.login", "denied");
-        a->actor_id = str(u, "id");
-        a->actor_email = str(u, "email");
-        a->actor_type = "admin";
-        a->tenant_id = str(u, "tenant_id");
-        a->partner_id = str(u, "partner_id");
+        a = sk_req_audit_user(q, "admin.login", "denied", u, "admin");
         a->details = json_pack("{s:s}", "reason", "account_disabled");
         audit_now(q, a);
         json_decref(a->details);
@@ -169,133 +135,36 @@ int sk_api_admin_login(sk_req *q)
     }
     sk_throttle_reset(db, acct_key);
 
-    if (!(rt = sk_refresh_token_new(q->p, &digest)))
-        return sk_fail_unavailable(q);
-    a = sk_req_audit(q, "admin.login", "success");
-    a->actor_id = str(u, "id");
-    a->actor_email = str(u, "email");
-    a->actor_type = "admin";
-    a->tenant_id = str(u, "tenant_id");
-    a->partner_id = str(u, "partner_id");
-    a->resource_type = "session";
-    if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "session_create", &sid, str(u, "id"), str(u, "tenant_id"), str(u, "partner_id"),
-                    "admin", NULL, q->ip, q->user_agent,
-                    apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", digest, sid, str(u, "id"), NULL, ADMIN_SCOPE, NULL,
-                   apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", str(u, "id"))) == SK_DB_OK &&
-        (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i,s:O}", "access_token", at,
-                                              "refresh_token", rt, "token_type", "Bearer",
-                                              "expires_in", sk_config_access_ttl(q->cfg), "user", u));
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0502) "login could not be recorded: %s",
-                  sk_db_error(db));
-    sk_db_rollback(db);
-    return sk_fail_unavailable(q);
+    si.user = u;
+    si.scope = ADMIN_SCOPE;
+    si.audit = sk_req_audit_user(q, "admin.login", "success", u, "admin");
+    si.with_user = 1;
+    si.create = create_session;
+    si.token = access_token;
+    si.log_fail = SKLOGNO(0502) "login could not be recorded";
+    si.ctx = u;
+    return sk_signin_open(q, db, &si);
 }
 
 int sk_api_admin_refresh(sk_req *q)
 {
-    const char *digest, *rt, *new_digest, *at, *new_id = NULL, *sid;
-    json_t *row = NULL, *u;
-    sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
+    static const sk_signin_refresh kind = {
+        .spend = "refresh_spend", .args = { "admin" }, .nargs = 1,
+        .action = "admin.refresh", .actor_type = "admin", .invalid = "Invalid refresh token",
+        .token = access_token,
+        .log_revoke = SKLOGNO(0503) "session revocation failed",
+        .log_fail = SKLOGNO(0504) "refresh could not be recorded",
+    };
 
-    if (invalid(q, refresh_fields))
-        return OK;
-    if (!(db = sk_req_db(q)))
-        return sk_fail_unavailable(q);
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
-    if ((st = sk_db_begin(db)) != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    st = SK_QJ(db, "refresh_spend", &row, digest, "admin");
-    if (st == SK_DB_NOTFOUND) {
-        json_t *reused = NULL;
-        sk_db_rollback(db);
-        if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
-            /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
-            a = sk_req_audit(q, "admin.refresh", "denied");
-            a->actor_id = str(reused, "user_id");
-            a->actor_type = "admin";
-            a->tenant_id = str(reused, "tenant_id");
-            a->partner_id = str(reused, "partner_id");
-            a->resource_type = "session";
-            a->resource_id = rsid;
-            a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
-            if (sk_db_begin(db) != SK_DB_OK || SK_QV(db, "session_revoke", &n, rsid, "refresh_token_reuse") != SK_DB_OK ||
-                sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
-                sk_db_rollback(db);
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0503) "session revocation failed: %s",
-                              sk_db_error(db));
-            }
-            json_decref(a->details);
-            json_decref(reused);
-        }
-        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid refresh token");
-    }
-    if (st != SK_DB_OK) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    sk_pool_json(q->p, row);
-    u = json_object_get(row, "user");
-    sid = str(row, "session_id");
-    if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    a = sk_req_audit(q, "admin.refresh", "success");
-    a->actor_id = str(u, "id");
-    a->actor_email = str(u, "email");
-    a->actor_type = "admin";
-    a->tenant_id = str(u, "tenant_id");
-    a->partner_id = str(u, "partner_id");
-    a->resource_type = "session";
-    a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), str(row, "client_id"),
-                    str(row, "scope"), str(row, "family_id"),
-                    apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
-        (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
-        (st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, token_body(q, at, rt));
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0504) "refresh could not be recorded: %s",
-                  sk_db_error(db));
-    sk_db_rollback(db);
-    return sk_fail_unavailable(q);
+    return sk_signin_refresh_request(q, &kind);
 }
 
 int sk_api_admin_logout(sk_req *q)
 {
-    const char *n = NULL;
     sk_db *db = sk_req_db(q);
-    sk_audit *a;
     if (!is_admin(q->who->role))
         return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
-    if (!db)
-        return sk_fail_unavailable(q);
-    a = sk_req_audit(q, "admin.logout", "success");
-    a->resource_type = "session";
-    a->resource_id = q->who->session_id;
-    if (sk_db_begin(db) == SK_DB_OK && SK_QV(db, "session_revoke", &n, q->who->session_id, "logout") == SK_DB_OK &&
-        sk_audit_write(db, a) == SK_DB_OK && sk_db_commit(db) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", "Logged out"));
-    }
-    sk_db_rollback(db);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0505) "logout could not be recorded: %s", sk_db_error(db));
-    return sk_fail_unavailable(q);
+    return sk_signin_logout(q, db, "admin.logout", SKLOGNO(0505) "logout could not be recorded");
 }
 
 int sk_api_admin_me(sk_req *q)

@@ -8,6 +8,7 @@
 #include "store/crud.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -24,22 +25,6 @@ static const sk_field nest_fields[] = {
     { "child_group_id", SK_T_STRING, SK_F_REQUIRED, 1, 64 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
 
 /* The group of the path, which the caller may see and, for a write, change: OK, or DONE when
  * answered (403, 404, 503). */
@@ -74,10 +59,10 @@ static int visible_in_tenant(sk_req *q, const sk_resource *res, const char *id, 
     sk_pool_json(q->p, row);
     wj = json_object_get(row, "w");
     memset(&w, 0, sizeof(w));
-    w.tenant_id = str(wj, "tenant_id");
-    w.partner_id = str(wj, "partner_id");
-    w.role = str(wj, "role");
-    w.id = str(wj, "id");
+    w.tenant_id = sk_jstr(wj, "tenant_id");
+    w.partner_id = sk_jstr(wj, "partner_id");
+    w.role = sk_jstr(wj, "role");
+    w.id = sk_jstr(wj, "id");
     return w.tenant_id && tenant_id && !strcmp(w.tenant_id, tenant_id) &&
            sk_policy_decide(q->who, res->name, SK_ACT_READ, &w) == SK_ALLOW;
 }
@@ -146,9 +131,9 @@ int sk_admin_group_member_add(sk_req *q)
     sk_db_status st;
     int seen;
 
-    if (load_group(q, 1, &grp, &w) != OK || invalid(q, member_fields))
+    if (load_group(q, 1, &grp, &w) != OK || sk_req_invalid(q, member_fields))
         return OK;
-    uid = str(q->body, "user_id");
+    uid = sk_jstr(q->body, "user_id");
     if ((seen = visible_in_tenant(q, &sk_res_users, uid, w.tenant_id)) < 0)
         return sk_fail_unavailable(q);
     if (!seen)
@@ -205,9 +190,9 @@ int sk_admin_group_nest(sk_req *q)
     sk_db_status st;
     int seen;
 
-    if (load_group(q, 1, &grp, &w) != OK || invalid(q, nest_fields))
+    if (load_group(q, 1, &grp, &w) != OK || sk_req_invalid(q, nest_fields))
         return OK;
-    child = str(q->body, "child_group_id");
+    child = sk_jstr(q->body, "child_group_id");
     if ((seen = visible_in_tenant(q, &sk_res_groups, child, w.tenant_id)) < 0)
         return sk_fail_unavailable(q);
     if (!seen)

@@ -7,6 +7,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -15,11 +16,6 @@
 
 #define SECRET_PREFIX "sks_"
 #define SECRET_BYTES  32
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int confidential(const char *type)
 {
@@ -40,7 +36,7 @@ static int rotate(sk_req *q, const sk_resource *res, const char *label, int type
     if (sk_policy_decide(q->who, res->name, SK_ACT_UPDATE, &w) != SK_ALLOW)
         return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
     o = json_object_get(row, "o");
-    if (typed && !confidential(str(o, "application_type")))
+    if (typed && !confidential(sk_jstr(o, "application_type")))
         return sk_fail(q, HTTP_CONFLICT, "Public clients have no secret");
     if (!(secret = sk_random_token(q->p, SECRET_PREFIX, SECRET_BYTES)))
         return sk_fail_unavailable(q);
@@ -53,7 +49,7 @@ static int rotate(sk_req *q, const sk_resource *res, const char *label, int type
         a->tenant_id = w.tenant_id;
     if (w.partner_id)
         a->partner_id = w.partner_id;
-    a->details = sk_pool_json(q->p, json_pack("{s:s?}", "client_id", str(o, "client_id")));
+    a->details = sk_pool_json(q->p, json_pack("{s:s?}", "client_id", sk_jstr(o, "client_id")));
     if ((st = sk_db_begin(db)) == SK_DB_OK &&
         (st = SK_QV(db, label, &client_id, sk_sha256_hex(q->p, secret), w.id)) == SK_DB_OK &&
         (st = sk_audit_write(db, a)) == SK_DB_OK)

@@ -9,6 +9,7 @@
 #include "http/validate.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -24,11 +25,6 @@ static const sk_field revoke_all_fields[] = {
     { "tenant_id", SK_T_STRING, 0, 1, 64 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 int sk_admin_query_bool(sk_req *q, const char *name, int def, int *out, json_t *errs)
 {
@@ -47,10 +43,10 @@ int sk_admin_query_bool(sk_req *q, const char *name, int def, int *out, json_t *
 static void where_of(json_t *wj, sk_where *w)
 {
     memset(w, 0, sizeof(*w));
-    w->tenant_id = str(wj, "tenant_id");
-    w->partner_id = str(wj, "partner_id");
-    w->role = str(wj, "role");
-    w->id = str(wj, "id");
+    w->tenant_id = sk_jstr(wj, "tenant_id");
+    w->partner_id = sk_jstr(wj, "partner_id");
+    w->role = sk_jstr(wj, "role");
+    w->id = sk_jstr(wj, "id");
 }
 
 /* A page of sessions matching the filters (NULL: any) within the caller's reach. */
@@ -120,7 +116,7 @@ static int load_session(sk_req *q, json_t **row, sk_where *w)
         if (st == SK_DB_OK) {
             sk_pool_json(q->p, *row);
             where_of(json_object_get(*row, "w"), w);
-            w->id = str(json_object_get(*row, "o"), "id");
+            w->id = sk_jstr(json_object_get(*row, "o"), "id");
             if (sk_policy_decide(q->who, SK_RES_SESSION, SK_ACT_READ, w) == SK_ALLOW)
                 return OK;
         }
@@ -175,7 +171,7 @@ int sk_admin_session_revoke(sk_req *q)
         a->tenant_id = w.tenant_id;
     if (w.partner_id)
         a->partner_id = w.partner_id;
-    a->details = sk_pool_json(q->p, json_pack("{s:s?}", "user_id", str(o, "user_id")));
+    a->details = sk_pool_json(q->p, json_pack("{s:s?}", "user_id", sk_jstr(o, "user_id")));
     if ((st = sk_db_begin(db)) == SK_DB_OK && (st = SK_QV(db, "session_revoke", &n, w.id, REVOKED_REASON)) == SK_DB_OK) {
         if (!strcmp(n, "0"))
             st = SK_DB_NOTFOUND;          /* ended meanwhile */
@@ -206,8 +202,8 @@ int sk_admin_sessions_revoke_all(sk_req *q)
         return OK;
     errs = json_array();
     sk_validate(q->body, revoke_all_fields, errs);
-    uid = str(q->body, "user_id");
-    tid = str(q->body, "tenant_id");
+    uid = sk_jstr(q->body, "user_id");
+    tid = sk_jstr(q->body, "tenant_id");
     if (!json_array_size(errs) && !uid == !tid)
         json_array_append_new(errs, sk_verr("body", NULL, "Exactly one of user_id or tenant_id is required",
                                             "value_error"));

@@ -9,6 +9,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -24,11 +25,6 @@ static const sk_field reset_fields[] = {
     { "must_change_password", SK_T_BOOL, 0 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 /* The user of the path, visible to the caller and, for writes, changeable by them. */
 static int load_user(sk_req *q, int write, json_t **row, sk_where *w)
@@ -69,7 +65,7 @@ int sk_admin_user_reset_password(sk_req *q)
         return OK;
     errs = json_array();
     sk_validate(q->body, reset_fields, errs);
-    password = str(q->body, "password");
+    password = sk_jstr(q->body, "password");
     mc = json_object_get(q->body, "must_change_password");
     if (!json_array_size(errs) && mc && !password)
         json_array_append_new(errs, sk_verr("body", "must_change_password", "Only applies to a password given "
@@ -123,7 +119,7 @@ int sk_admin_user_mfa_disable(sk_req *q)
     a = user_audit(q, "user.mfa_disable", &w);
     if ((st = sk_db_begin(db)) == SK_DB_OK && (st = SK_QJ(db, "user_mfa_disable", &out, w.id)) == SK_DB_OK) {
         sk_pool_json(q->p, out);
-        if (!str(out, "user_id")) {
+        if (!sk_jstr(out, "user_id")) {
             st = SK_DB_NOTFOUND;          /* deleted meanwhile */
         }
         else {

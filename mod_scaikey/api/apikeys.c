@@ -26,6 +26,7 @@
 #include "core/policy.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -70,14 +71,9 @@ typedef struct {
     const char *tenant_id, *partner_id;
 } key_owner;
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static const char *pstr(apr_pool_t *p, json_t *o, const char *k)
 {
-    const char *v = str(o, k);
+    const char *v = sk_jstr(o, k);
     return v ? apr_pstrdup(p, v) : NULL;
 }
 
@@ -117,7 +113,7 @@ static int read_spec(sk_req *q, const sk_field *fields, key_spec *s)
 
     memset(s, 0, sizeof(*s));
     sk_validate(q->body, fields, errs);
-    if (!has_error(errs, "name") && blank(str(q->body, "name")))
+    if (!has_error(errs, "name") && blank(sk_jstr(q->body, "name")))
         json_array_append_new(errs, sk_verr("body", "name", "String should not be blank", "string_too_short"));
     if (!has_error(errs, "scopes") && json_is_array(v = json_object_get(q->body, "scopes"))) {
         json_array_foreach(v, i, item) {
@@ -144,8 +140,8 @@ static int read_spec(sk_req *q, const sk_field *fields, key_spec *s)
         return DONE;
     }
 
-    s->name = str(q->body, "name");
-    s->key_type = str(q->body, "key_type") ? str(q->body, "key_type") : "server";
+    s->name = sk_jstr(q->body, "name");
+    s->key_type = sk_jstr(q->body, "key_type") ? sk_jstr(q->body, "key_type") : "server";
     s->scopes = "[]";
     if (json_is_array(v = json_object_get(q->body, "scopes")) && (text = json_dumps(v, JSON_COMPACT))) {
         s->scopes = apr_pstrdup(q->p, text);
@@ -214,7 +210,7 @@ static int my_key_home(sk_req *q, key_owner *o)
     st = SK_QJ(db, "tenant_where", &row, want);
     if (st == SK_DB_OK) {
         sk_pool_json(q->p, row);
-        if (within_reach(q->who, str(row, "id"), str(row, "partner_id"))) {
+        if (within_reach(q->who, sk_jstr(row, "id"), sk_jstr(row, "partner_id"))) {
             o->tenant_id = pstr(q->p, row, "id");
             o->partner_id = pstr(q->p, row, "partner_id");
             return OK;
@@ -266,7 +262,7 @@ static int issue(sk_req *q, const key_spec *s, const key_owner *o, int admin)
                    q->who->user_id ? q->who->user_id : q->who->client_id);
     if (st == SK_DB_OK) {
         sk_pool_json(q->p, row);
-        a->resource_id = str(row, "id");
+        a->resource_id = sk_jstr(row, "id");
         st = sk_audit_write(db, a);               /* last: it holds the audit chain's lock */
     }
     if (st == SK_DB_OK)
@@ -287,7 +283,7 @@ static int issue(sk_req *q, const key_spec *s, const key_owner *o, int admin)
     }
 
     /* the key right after its id and name: the one time it is shown */
-    id = str(row, "id");
+    id = sk_jstr(row, "id");
     reply = json_pack("{s:s,s:O,s:s}", "id", id, "name", json_object_get(row, "name"), "key", key);
     json_object_foreach(row, k, v)
         if (!json_object_get(reply, k) && (admin || (strcmp(k, "user_id") && strcmp(k, "agent_id") &&
@@ -329,8 +325,8 @@ static int load_my_key(sk_req *q, json_t **key)
 {
     if (load_key(q, key) != OK)
         return DONE;
-    if (!q->who->user_id || !str(json_object_get(*key, "o"), "user_id") ||
-        strcmp(str(json_object_get(*key, "o"), "user_id"), q->who->user_id))
+    if (!q->who->user_id || !sk_jstr(json_object_get(*key, "o"), "user_id") ||
+        strcmp(sk_jstr(json_object_get(*key, "o"), "user_id"), q->who->user_id))
         return sk_fail(q, HTTP_NOT_FOUND, NOT_FOUND), DONE;
     return OK;
 }
@@ -342,7 +338,7 @@ static int load_admin_key(sk_req *q, json_t **key)
     if (load_key(q, key) != OK)
         return DONE;
     w = json_object_get(*key, "w");
-    if (!within_reach(q->who, str(w, "tenant_id"), str(w, "partner_id")))
+    if (!within_reach(q->who, sk_jstr(w, "tenant_id"), sk_jstr(w, "partner_id")))
         return sk_fail(q, HTTP_NOT_FOUND, NOT_FOUND), DONE;
     return OK;
 }
@@ -366,16 +362,16 @@ static int revoke_key(sk_req *q, json_t *key)
 
     a = sk_req_audit(q, "api_key.revoke", "success");
     a->resource_type = "api_key";
-    a->resource_id = str(o, "id");
-    if (str(w, "tenant_id"))
-        a->tenant_id = str(w, "tenant_id");
-    if (str(w, "partner_id"))
-        a->partner_id = str(w, "partner_id");
+    a->resource_id = sk_jstr(o, "id");
+    if (sk_jstr(w, "tenant_id"))
+        a->tenant_id = sk_jstr(w, "tenant_id");
+    if (sk_jstr(w, "partner_id"))
+        a->partner_id = sk_jstr(w, "partner_id");
     a->details = sk_pool_json(q->p, json_pack("{s:O,s:O}", "name", json_object_get(o, "name"),
                                               "key_prefix", json_object_get(o, "key_prefix")));
     st = sk_db_begin(db);
     if (st == SK_DB_OK)
-        st = SK_QJ(db, "apikey_revoke", &done, str(o, "id"));
+        st = SK_QJ(db, "apikey_revoke", &done, sk_jstr(o, "id"));
     if (st == SK_DB_OK) {
         sk_pool_json(q->p, done);
         /* revoking a revoked key changes nothing and records nothing */
@@ -516,7 +512,7 @@ int sk_admin_keys_list(sk_req *q)
  * after an answer. A user above the administrator's own tier gets no key from them (403). */
 static int admin_key_owner(sk_req *q, key_owner *o)
 {
-    const char *uid = str(q->body, "user_id"), *gid = str(q->body, "agent_id");
+    const char *uid = sk_jstr(q->body, "user_id"), *gid = sk_jstr(q->body, "agent_id");
     const sk_resource *res = uid ? &sk_res_users : &sk_res_agents;
     const char *field = uid ? "user_id" : "agent_id", *id = uid ? uid : gid;
     json_t *row = NULL, *w, *errs;

@@ -6,6 +6,7 @@
 #include "store/crud.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -14,11 +15,6 @@
 APLOG_USE_MODULE(scaikey);
 
 #define MAX_PAGE 1000000
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 /* "Identity provider not found" */
 static const char *not_found(apr_pool_t *p, const sk_resource *res)
@@ -43,11 +39,11 @@ int sk_admin_gate(sk_req *q, int write)
 static void where_from(apr_pool_t *p, json_t *w, sk_where *out)
 {
     memset(out, 0, sizeof(*out));
-    out->tenant_id = str(w, "tenant_id") ? apr_pstrdup(p, str(w, "tenant_id")) : NULL;
-    out->partner_id = str(w, "partner_id") ? apr_pstrdup(p, str(w, "partner_id")) : NULL;
-    out->scope = str(w, "scope") ? apr_pstrdup(p, str(w, "scope")) : NULL;
-    out->role = str(w, "role") ? apr_pstrdup(p, str(w, "role")) : NULL;
-    out->id = str(w, "id") ? apr_pstrdup(p, str(w, "id")) : NULL;
+    out->tenant_id = sk_jstr(w, "tenant_id") ? apr_pstrdup(p, sk_jstr(w, "tenant_id")) : NULL;
+    out->partner_id = sk_jstr(w, "partner_id") ? apr_pstrdup(p, sk_jstr(w, "partner_id")) : NULL;
+    out->scope = sk_jstr(w, "scope") ? apr_pstrdup(p, sk_jstr(w, "scope")) : NULL;
+    out->role = sk_jstr(w, "role") ? apr_pstrdup(p, sk_jstr(w, "role")) : NULL;
+    out->id = sk_jstr(w, "id") ? apr_pstrdup(p, sk_jstr(w, "id")) : NULL;
 }
 
 int sk_admin_load(sk_req *q, const sk_resource *res, const char *id, json_t **row, sk_where *w)
@@ -293,14 +289,14 @@ static int resolve_refs(sk_req *q, json_t *values, sk_where *w, json_t *errs)
 {
     sk_db *db = sk_req_db(q);
     sk_reach r = sk_policy_reach(q->who);
-    const char *tid = str(values, "tenant_id"), *pid = str(values, "partner_id");
+    const char *tid = sk_jstr(values, "tenant_id"), *pid = sk_jstr(values, "partner_id");
     json_t *row = NULL;
     if (!db)
         return -1;
     if (tid) {
         sk_db_status st = SK_QJ(db, "tenant_where", &row, tid);
         if (st == SK_DB_OK) {
-            const char *tp = str(row, "partner_id");
+            const char *tp = sk_jstr(row, "partner_id");
             if (r.all || (r.partner_id && tp && !strcmp(tp, r.partner_id)) ||
                 (r.tenant_id && !strcmp(tid, r.tenant_id))) {
                 w->tenant_id = apr_pstrdup(q->p, tid);
@@ -339,11 +335,11 @@ static void audit_write(sk_req *q, sk_db *db, const sk_resource *res, const char
         return;
     a = sk_req_audit(q, apr_pstrcat(q->p, res->singular, ".", verb, NULL), "success");
     a->resource_type = res->singular;
-    a->resource_id = str(w, "id");
-    if (str(w, "tenant_id"))
-        a->tenant_id = str(w, "tenant_id");
-    if (str(w, "partner_id"))
-        a->partner_id = str(w, "partner_id");
+    a->resource_id = sk_jstr(w, "id");
+    if (sk_jstr(w, "tenant_id"))
+        a->tenant_id = sk_jstr(w, "tenant_id");
+    if (sk_jstr(w, "partner_id"))
+        a->partner_id = sk_jstr(w, "partner_id");
     a->details = details;
     *st = sk_audit_write(db, a);
 }
@@ -364,19 +360,19 @@ int sk_crud_create(sk_req *q)
     memset(&w, 0, sizeof(w));
     errs = sk_pool_json(q->p, json_array());
     /* a tier that may never make this kind of object is told so before anything else */
-    if (sk_policy_may_create(q->who, res->name, res->scope_col ? str(values, res->scope_col) : NULL) != SK_ALLOW)
+    if (sk_policy_may_create(q->who, res->name, res->scope_col ? sk_jstr(values, res->scope_col) : NULL) != SK_ALLOW)
         return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
     /* a tenant_admin's objects live in their tenant unless they say otherwise */
     if (res->tenant_col && !strcmp(res->tenant_col, "tenant_id") && !json_object_get(values, "tenant_id") &&
         q->who->user_id && q->who->tenant_id && sk_role_rank(q->who->role) == 1 &&
-        (!res->scope_col || (str(values, res->scope_col) && !strcmp(str(values, res->scope_col), "TENANT"))))
+        (!res->scope_col || (sk_jstr(values, res->scope_col) && !strcmp(sk_jstr(values, res->scope_col), "TENANT"))))
         json_object_set_new(values, "tenant_id", json_string(q->who->tenant_id));
     if (resolve_refs(q, values, &w, errs) != 0)
         return sk_fail_unavailable(q);
     if (res->scope_col)
-        w.scope = str(values, res->scope_col);
+        w.scope = sk_jstr(values, res->scope_col);
     if (res->role_col)
-        w.role = str(values, res->role_col) ? str(values, res->role_col) : "user";
+        w.role = sk_jstr(values, res->role_col) ? sk_jstr(values, res->role_col) : "user";
     if (h && h->prepare_create && h->prepare_create(q, values, &w, errs) != OK)
         return OK;
     if (json_array_size(errs))
@@ -399,7 +395,7 @@ int sk_crud_create(sk_req *q)
         return sk_fail_write(q, res, db, st);
     }
     apr_table_setn(q->r->headers_out, "Location", apr_pstrcat(q->p, res->path, "/",
-                                                              str(json_object_get(row, "o"), "id"), NULL));
+                                                              sk_jstr(json_object_get(row, "o"), "id"), NULL));
     if (h && h->after_create)
         sk_no_store(q);
     return sk_reply(q, HTTP_CREATED, json_incref(reply));

@@ -12,14 +12,15 @@
  * {slug}, audience scaikey-portal, bound to a server-side session of kind 'user'. */
 #include "api/mail_flows.h"
 #include "api/api.h"
+#include "api/signin.h"
 #include "http/response.h"
 #include "http/validate.h"
 #include "core/tokens.h"
-#include "core/throttle.h"
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -32,9 +33,6 @@ APLOG_USE_MODULE(scaikey);
 #define CODE_DIGITS     6
 #define CODE_TTL        600
 #define CODE_ATTEMPTS   "5"
-#define SENDS_PER_ADDRESS 3
-#define SENDS_PER_IP    20
-#define SEND_WINDOW     600
 #define SENT_DETAIL     "If the address is registered, a code has been sent"
 #define BAD_CODE        "Invalid or expired code"
 #define BAD_REFRESH     "Invalid refresh token"
@@ -55,220 +53,52 @@ static const sk_field token_fields[] = {
     { NULL }
 };
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
-
-/* ---- shared with the other mail flows ---- */
-
-void sk_mail_flow_audit(sk_req *q, sk_audit *a)
-{
-    if (q->db && sk_audit_write(q->db, a) != SK_DB_OK)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2201) "audit write failed for %s: %s",
-                      a->action, sk_db_error(q->db));
-    json_decref(a->details);
-    a->details = NULL;
-}
-
-json_t *sk_mail_flow_tenant(sk_req *q)
-{
-    const char *slug = sk_req_param(q, "tenant_slug");
-    json_t *t = NULL;
-    sk_db *db = sk_req_db(q);
-    sk_db_status st;
-    if (!db) {
-        sk_fail_unavailable(q);
-        return NULL;
-    }
-    if (!slug || !sk_valid_slug(slug)) {
-        sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-        return NULL;
-    }
-    st = SK_QJ(db, "mail_tenant", &t, slug);
-    if (st == SK_DB_NOTFOUND) {
-        sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-        return NULL;
-    }
-    if (st != SK_DB_OK) {
-        sk_fail_unavailable(q);
-        return NULL;
-    }
-    sk_pool_json(q->p, t);
-    return t;
-}
-
-static const char *lower(apr_pool_t *p, const char *s)
-{
-    char *l = apr_pstrdup(p, s), *c;
-    for (c = l; *c; c++)
-        *c = (char)apr_tolower((unsigned char)*c);
-    return l;
-}
-
-int sk_mail_flow_throttle(sk_req *q, const char *what, const char *tenant_id, const char *email,
-                          int per_address, int per_ip, const char *action)
-{
-    sk_db *db = q->db;
-    const char *addr_key = apr_pstrcat(q->p, "mail-", what, "-addr:", tenant_id, ":", lower(q->p, email), NULL);
-    const char *ip_key = apr_pstrcat(q->p, "mail-", what, "-ip:", q->ip, NULL);
-    int wait_addr = sk_throttle_wait(db, addr_key, per_address, SEND_WINDOW);
-    int wait_ip = sk_throttle_wait(db, ip_key, per_ip, SEND_WINDOW);
-    if (wait_addr < 0 || wait_ip < 0) {
-        sk_fail_unavailable(q);
-        return -1;
-    }
-    if (wait_addr > 0 || wait_ip > 0) {
-        sk_audit *a = sk_req_audit(q, action, "denied");
-        a->actor_email = email;
-        a->tenant_id = tenant_id;
-        a->details = json_pack("{s:s,s:s}", "reason", "throttled", "limit", wait_addr > 0 ? "address" : "ip");
-        sk_mail_flow_audit(q, a);
-        sk_fail_throttled(q, wait_addr > wait_ip ? wait_addr : wait_ip,
-                          "Too many requests. Try again later.");
-        return -1;
-    }
-    sk_throttle_fail(db, addr_key, SEND_WINDOW);
-    sk_throttle_fail(db, ip_key, SEND_WINDOW);
-    return 0;
-}
-
-void sk_mail_flow_failed(sk_req *q, const char *kind, const char *tenant_id, const char *user_id, const char *err)
-{
-    sk_audit *a;
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2202) "%s mail for user %s not sent: %s", kind,
-                  user_id ? user_id : "-", err ? err : "unknown error");
-    a = sk_req_audit(q, "mail.send", "failure");
-    a->tenant_id = tenant_id;
-    a->resource_type = "user";
-    a->resource_id = user_id;
-    a->details = json_pack("{s:s,s:s}", "kind", kind, "error", err ? err : "unknown error");
-    sk_mail_flow_audit(q, a);
-}
-
-int sk_mail_flow_send(sk_req *q, sk_mail *m, const char *to, const char *kind, const char *tenant_id,
-                      const char *user_id)
-{
-    sk_mail_transport t;
-    const char *err = NULL, *msg, *from_addr;
-    sk_config_mail_transport(q->cfg, &t);
-    m->from = sk_config_mail_from(q->p, q->cfg);
-    m->to = to;
-    from_addr = sk_mail_address(q->p, m->from);
-    if (!(msg = sk_mail_build(q->p, m, apr_time_now(), &err))) {
-        sk_mail_flow_failed(q, kind, tenant_id, user_id, err);
-        return -1;
-    }
-    /* a mail server's time must not show in the answer (api/mail_outbox.c) */
-    if (t.kind != SK_MAIL_DIR) {
-        sk_mail_outbox_add(q, &t, from_addr, to, msg, kind, tenant_id, user_id);
-        return 0;
-    }
-    if (sk_mail_deliver(q->p, &t, from_addr, to, msg, &err) == 0)
-        return 0;
-    sk_mail_flow_failed(q, kind, tenant_id, user_id, err);
-    return -1;
-}
-
-const char *sk_mail_flow_digest(sk_req *q, const char *context, const char *secret)
-{
-    const char *data = apr_pstrcat(q->p, context, ":", secret, NULL);
-    return sk_hmac_sha256_hex(q->p, q->cfg->master_key, sizeof(q->cfg->master_key), data, strlen(data));
-}
-
 /* ---- tokens ---- */
 
 static const char *tenant_issuer(sk_req *q, json_t *tenant)
 {
-    return apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", str(tenant, "slug"), NULL);
+    return apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", sk_jstr(tenant, "slug"), NULL);
 }
 
-static char *access_token(sk_req *q, json_t *tenant, json_t *u, const char *sid)
+/* ctx: the tenant */
+static char *access_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
 {
-    sk_token_claims c = { 0 };
-    c.iss = tenant_issuer(q, tenant);
-    c.sub = str(u, "id");
-    c.aud = PORTAL_CLIENT;
-    c.client_id = PORTAL_CLIENT;
-    c.scope = PORTAL_SCOPE;
-    c.sid = sid;
-    c.tenant_id = str(u, "tenant_id");
-    c.email = str(u, "email");
-    c.ttl = sk_config_access_ttl(q->cfg);
-    return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
-}
-
-static int token_reply(sk_req *q, const char *at, const char *rt)
-{
-    sk_no_store(q);
-    return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
-                                          "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg)));
+    return sk_signin_access_token(q, tenant_issuer(q, ctx), PORTAL_CLIENT, PORTAL_SCOPE, u, sid, 0);
 }
 
 /* ---- send ---- */
 
 int sk_api_email_code_send(sk_req *q)
 {
-    const char *email, *code, *id, *digest, *uid = NULL, *created = NULL;
-    json_t *tenant, *user = NULL;
+    const char *email, *code, *id, *digest, *uid, *created = NULL;
+    json_t *tenant;
     sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
-    int live, sent = 0;
+    sk_mail_flow_to to;
+    int sent = 0;
 
-    if (invalid(q, send_fields))
+    if (!sk_mail_flow_start(q, send_fields, "code", "auth.email_code.send", &to))
         return OK;
-    email = str(q->body, "email");
-    if (!(tenant = sk_mail_flow_tenant(q)))
-        return OK;
+    tenant = to.tenant;
+    email = to.email;
+    uid = to.uid;
     db = q->db;
-    if (sk_mail_flow_throttle(q, "code", str(tenant, "id"), email, SENDS_PER_ADDRESS, SENDS_PER_IP,
-                              "auth.email_code.send") != 0)
-        return OK;
-    st = SK_QJ(db, "mail_user_by_email", &user, str(tenant, "id"), email);
-    if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
-        return sk_fail_unavailable(q);
-    if (user)
-        sk_pool_json(q->p, user);
-    live = user && json_is_true(json_object_get(user, "live")) && json_is_true(json_object_get(tenant, "live"));
-    if (live)
-        uid = str(user, "id");
 
     /* the same work whether or not the address is an account's: a code row is stored either way
      * (without a user it can never sign anyone in) */
     if (!(code = sk_random_digits(q->p, CODE_DIGITS)) || !(id = sk_random_id(q->p, "otc_")))
         return sk_fail_unavailable(q);
     digest = sk_mail_flow_digest(q, apr_pstrcat(q->p, "email_login:", id, NULL), code);
-    if (SK_QV(db, "otc_create", &created, id, "email_login", str(tenant, "id"), uid, email, digest,
+    if (SK_QV(db, "otc_create", &created, id, "email_login", sk_jstr(tenant, "id"), uid, email, digest,
               apr_itoa(q->p, CODE_TTL), CODE_ATTEMPTS, q->ip) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2203) "sign-in code not stored: %s", sk_db_error(db));
         return sk_fail_unavailable(q);
     }
-    if (live) {
+    if (uid) {
         sk_mail m = { 0 };
-        sk_mail_signin_code(q->p, &m, str(tenant, "display_name"), code, CODE_TTL / 60);
-        sent = sk_mail_flow_send(q, &m, str(user, "email"), "sign-in code", str(tenant, "id"), uid) == 0;
+        sk_mail_signin_code(q->p, &m, sk_jstr(tenant, "display_name"), code, CODE_TTL / 60);
+        sent = sk_mail_flow_send(q, &m, sk_jstr(to.user, "email"), "sign-in code", sk_jstr(tenant, "id"), uid) == 0;
     }
-    a = sk_req_audit(q, "auth.email_code.send", live && !sent ? "failure" : "success");
-    a->actor_email = email;
-    a->actor_id = uid;
-    a->actor_type = uid ? "user" : NULL;
-    a->tenant_id = str(tenant, "id");
-    a->resource_type = "one_time_code";
-    a->resource_id = id;
-    a->details = json_pack("{s:b,s:b}", "account", live, "mail_sent", sent);
-    sk_mail_flow_audit(q, a);
+    sk_mail_flow_done(q, "auth.email_code.send", &to, id, sent);
     return sk_reply(q, HTTP_ACCEPTED, json_pack("{s:s}", "detail", SENT_DETAIL));
 }
 
@@ -278,12 +108,12 @@ static int verify_failed(sk_req *q, json_t *tenant, const char *email, const cha
 {
     sk_audit *a = sk_req_audit(q, "auth.email_code.verify", "failure");
     a->actor_email = email;
-    a->tenant_id = str(tenant, "id");
+    a->tenant_id = sk_jstr(tenant, "id");
     if (row) {
-        a->actor_id = str(row, "user_id");
+        a->actor_id = sk_jstr(row, "user_id");
         a->actor_type = a->actor_id ? "user" : NULL;
         a->resource_type = "one_time_code";
-        a->resource_id = str(row, "id");
+        a->resource_id = sk_jstr(row, "id");
         a->details = json_pack("{s:s,s:O?,s:O?}", "reason", reason, "attempts", json_object_get(row, "attempts"),
                                "max_attempts", json_object_get(row, "max_attempts"));
     }
@@ -293,23 +123,53 @@ static int verify_failed(sk_req *q, json_t *tenant, const char *email, const cha
     return sk_fail(q, HTTP_BAD_REQUEST, BAD_CODE);
 }
 
+/* the sign-in a verified code opens */
+typedef struct {
+    json_t *tenant, *row, *user;
+    const char *email;
+} verified;
+
+static sk_db_status create_session(sk_req *q, sk_db *db, const char *ttl, void *ctx, const char **sid)
+{
+    verified *v = ctx;
+    const char *used = NULL;
+    sk_db_status st;
+    if ((st = SK_QV(db, "otc_use", &used, sk_jstr(v->row, "id"))) != SK_DB_OK)
+        return st;
+    return SK_QV(db, "session_create", sid, sk_jstr(v->row, "user_id"), sk_jstr(v->tenant, "id"),
+                 sk_jstr(v->user, "partner_id"), "user", PORTAL_CLIENT, q->ip, q->user_agent, ttl);
+}
+
+static char *verify_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
+{
+    return access_token(q, u, sid, spent, ((verified *)ctx)->tenant);
+}
+
+/* spent by a concurrent request */
+static int code_used(sk_req *q, void *ctx)
+{
+    verified *v = ctx;
+    return verify_failed(q, v->tenant, v->email, "code_used", v->row);
+}
+
 int sk_api_email_code_verify(sk_req *q)
 {
-    const char *email, *code, *digest, *uid, *sid = NULL, *used = NULL, *rt, *rt_digest, *at, *ttl;
+    const char *email, *code, *digest, *uid, *used = NULL;
     json_t *tenant, *row = NULL, *user = NULL;
     sk_db *db;
-    sk_audit *a;
     sk_db_status st;
+    verified v;
+    sk_signin si = { 0 };
     apr_size_t i, n;
 
-    if (invalid(q, verify_fields))
+    if (sk_req_invalid(q, verify_fields))
         return OK;
-    email = str(q->body, "email");
-    code = str(q->body, "code");
+    email = sk_jstr(q->body, "email");
+    code = sk_jstr(q->body, "code");
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
-    st = SK_QJ(db, "otc_attempt", &row, "email_login", str(tenant, "id"), email);
+    st = SK_QJ(db, "otc_attempt", &row, "email_login", sk_jstr(tenant, "id"), email);
     if (st == SK_DB_NOTFOUND)
         return verify_failed(q, tenant, email, "no_live_code", NULL);
     if (st != SK_DB_OK)
@@ -318,131 +178,62 @@ int sk_api_email_code_verify(sk_req *q)
     for (i = 0, n = strlen(code); i < n; i++)
         if (!apr_isdigit(code[i]))
             break;
-    digest = sk_mail_flow_digest(q, apr_pstrcat(q->p, "email_login:", str(row, "id"), NULL), code);
-    uid = str(row, "user_id");
-    if (!sk_ct_streq(digest, str(row, "code_hash")) || i != n || n != CODE_DIGITS || !uid)
+    digest = sk_mail_flow_digest(q, apr_pstrcat(q->p, "email_login:", sk_jstr(row, "id"), NULL), code);
+    uid = sk_jstr(row, "user_id");
+    if (!sk_ct_streq(digest, sk_jstr(row, "code_hash")) || i != n || n != CODE_DIGITS || !uid)
         return verify_failed(q, tenant, email, "wrong_code", row);
 
-    st = SK_QJ(db, "mail_user_by_id", &user, str(tenant, "id"), uid);
+    st = SK_QJ(db, "mail_user_by_id", &user, sk_jstr(tenant, "id"), uid);
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
     if (user)
         sk_pool_json(q->p, user);
     if (!user || !json_is_true(json_object_get(user, "live")) || !json_is_true(json_object_get(tenant, "live"))) {
-        SK_QV(db, "otc_use", &used, str(row, "id"));
+        SK_QV(db, "otc_use", &used, sk_jstr(row, "id"));
         return verify_failed(q, tenant, email, "account_disabled", row);
     }
-    if (!(rt = sk_refresh_token_new(q->p, &rt_digest)))
-        return sk_fail_unavailable(q);
-    ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
-    a = sk_req_audit(q, "auth.email_code.verify", "success");
-    a->actor_id = uid;
-    a->actor_email = str(user, "email");
-    a->actor_type = "user";
-    a->tenant_id = str(tenant, "id");
-    a->partner_id = str(user, "partner_id");
-    a->resource_type = "session";
-    if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "otc_use", &used, str(row, "id"))) == SK_DB_OK &&
-        (st = SK_QV(db, "session_create", &sid, uid, str(tenant, "id"), str(user, "partner_id"), "user",
-                    PORTAL_CLIENT, q->ip, q->user_agent, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", rt_digest, sid, uid, PORTAL_CLIENT, PORTAL_SCOPE, NULL, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", uid)) == SK_DB_OK &&
-        (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, tenant, user, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK)
-        return token_reply(q, at, rt);
-    sk_db_rollback(db);
-    if (st == SK_DB_NOTFOUND)          /* spent by a concurrent request */
-        return verify_failed(q, tenant, email, "code_used", row);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2204) "email code sign-in could not be recorded: %s",
-                  sk_db_error(db));
-    return sk_fail_unavailable(q);
+    v.tenant = tenant;
+    v.row = row;
+    v.user = user;
+    v.email = email;
+    si.user = user;
+    si.client_id = PORTAL_CLIENT;
+    si.scope = PORTAL_SCOPE;
+    si.audit = sk_req_audit_user(q, "auth.email_code.verify", "success", user, "user");
+    si.create = create_session;
+    si.token = verify_token;
+    si.gone = code_used;
+    si.log_fail = SKLOGNO(2204) "email code sign-in could not be recorded";
+    si.ctx = &v;
+    return sk_signin_open(q, db, &si);
 }
 
 /* ---- refresh ---- */
 
+/* only this tenant's sign-in tokens are good here */
+static int this_tenants(sk_req *q, json_t *spent, void *ctx)
+{
+    json_t *tenant = ctx, *u = json_object_get(spent, "user");
+    return sk_jstr(spent, "client_id") && !strcmp(sk_jstr(spent, "client_id"), PORTAL_CLIENT) &&
+           sk_jstr(u, "tenant_id") && !strcmp(sk_jstr(u, "tenant_id"), sk_jstr(tenant, "id")) &&
+           json_is_true(json_object_get(tenant, "live"));
+}
+
 int sk_api_email_code_refresh(sk_req *q)
 {
-    const char *digest, *rt, *new_digest, *at, *new_id = NULL, *sid;
-    json_t *tenant, *row = NULL, *u;
-    sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
+    sk_signin_refresh k = {
+        .spend = "refresh_spend", .args = { "user" }, .nargs = 1,
+        .action = "auth.email_code.refresh", .actor_type = "user", .invalid = BAD_REFRESH,
+        .accept = this_tenants, .token = access_token,
+        .log_revoke = SKLOGNO(2205) "session revocation failed",
+        .log_fail = SKLOGNO(2206) "refresh could not be recorded",
+    };
 
-    if (invalid(q, token_fields))
+    if (sk_req_invalid(q, token_fields))
         return OK;
-    if (!(tenant = sk_mail_flow_tenant(q)))
+    if (!(k.ctx = sk_mail_flow_tenant(q)))
         return OK;
-    db = q->db;
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
-    if ((st = sk_db_begin(db)) != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    st = SK_QJ(db, "refresh_spend", &row, digest, "user");
-    if (st == SK_DB_NOTFOUND) {
-        json_t *reused = NULL;
-        sk_db_rollback(db);
-        if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
-            /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
-            a = sk_req_audit(q, "auth.email_code.refresh", "denied");
-            a->actor_id = str(reused, "user_id");
-            a->actor_type = "user";
-            a->tenant_id = str(reused, "tenant_id");
-            a->partner_id = str(reused, "partner_id");
-            a->resource_type = "session";
-            a->resource_id = rsid;
-            a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
-            if (sk_db_begin(db) != SK_DB_OK ||
-                SK_QV(db, "session_revoke", &n, rsid, "refresh_token_reuse") != SK_DB_OK ||
-                sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
-                sk_db_rollback(db);
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2205) "session revocation failed: %s",
-                              sk_db_error(db));
-            }
-            json_decref(a->details);
-            json_decref(reused);
-        }
-        return sk_fail(q, HTTP_UNAUTHORIZED, BAD_REFRESH);
-    }
-    if (st != SK_DB_OK) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    sk_pool_json(q->p, row);
-    u = json_object_get(row, "user");
-    sid = str(row, "session_id");
-    /* only this tenant's sign-in tokens are good here */
-    if (!str(row, "client_id") || strcmp(str(row, "client_id"), PORTAL_CLIENT) || !str(u, "tenant_id") ||
-        strcmp(str(u, "tenant_id"), str(tenant, "id")) || !json_is_true(json_object_get(tenant, "live"))) {
-        sk_db_rollback(db);
-        return sk_fail(q, HTTP_UNAUTHORIZED, BAD_REFRESH);
-    }
-    if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    a = sk_req_audit(q, "auth.email_code.refresh", "success");
-    a->actor_id = str(u, "id");
-    a->actor_email = str(u, "email");
-    a->actor_type = "user";
-    a->tenant_id = str(u, "tenant_id");
-    a->partner_id = str(u, "partner_id");
-    a->resource_type = "session";
-    a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), PORTAL_CLIENT,
-                    str(row, "scope"), str(row, "family_id"),
-                    apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
-        (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
-        (st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, tenant, u, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK)
-        return token_reply(q, at, rt);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2206) "refresh could not be recorded: %s",
-                  sk_db_error(db));
-    sk_db_rollback(db);
-    return sk_fail_unavailable(q);
+    return sk_signin_rotate(q, q->db, sk_jstr(q->body, "refresh_token"), &k);
 }
 
 /* ---- revoke ---- */
@@ -455,16 +246,16 @@ int sk_api_email_code_revoke(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (invalid(q, token_fields))
+    if (sk_req_invalid(q, token_fields))
         return OK;
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
-    st = SK_QV(db, "email_code_token_session", &sid, digest, str(tenant, "id"), PORTAL_CLIENT);
+    digest = sk_sha256_hex(q->p, sk_jstr(q->body, "refresh_token"));
+    st = SK_QV(db, "email_code_token_session", &sid, digest, sk_jstr(tenant, "id"), PORTAL_CLIENT);
     if (st == SK_DB_OK) {
         a = sk_req_audit(q, "auth.email_code.revoke", "success");
-        a->tenant_id = str(tenant, "id");
+        a->tenant_id = sk_jstr(tenant, "id");
         a->resource_type = "session";
         a->resource_id = sid;
         if (sk_db_begin(db) != SK_DB_OK || SK_QV(db, "session_revoke", &n, sid, "logout") != SK_DB_OK ||

@@ -1,9 +1,10 @@
 /* The sign-in page flows that send mail: email code sign-in (api/email_code.c), forgot / reset
- * password and email verification (api/password_reset.c), and what they share. */
+ * password and email verification (api/password_reset.c), and what they share (api/mail_flows.c). */
 #ifndef SK_API_MAIL_FLOWS_H
 #define SK_API_MAIL_FLOWS_H
 
 #include "http/request.h"
+#include "http/validate.h"
 #include "core/mail.h"
 
 /* POST /api/v1/auth/tenants/{tenant_slug}/email-code/{send,verify,refresh,revoke} */
@@ -51,5 +52,22 @@ const char *sk_mail_flow_digest(sk_req *q, const char *context, const char *secr
 
 /* Audit record written on its own (outside a transaction). */
 void sk_mail_flow_audit(sk_req *q, sk_audit *a);
+
+/* Whom a sending request (forgot-password, email-code send) is for. */
+typedef struct sk_mail_flow_to {
+    json_t *tenant;             /* sk_mail_flow_tenant */
+    const char *email;          /* as given */
+    json_t *user;               /* the account of that address (pool-owned), or NULL */
+    const char *uid;            /* its id when the account and its tenant are live, else NULL */
+} sk_mail_flow_to;
+
+/* The first steps of a sending request: validates the body against fields (its "email"), finds
+ * the tenant, counts one send (sk_mail_flow_throttle with what and action) and looks the address
+ * up. 1 to go on; 0 when the response (422, 404, 429, 503) has been sent. */
+int sk_mail_flow_start(sk_req *q, const sk_field *fields, const char *what, const char *action, sk_mail_flow_to *to);
+
+/* Records a sending request: action, failure when a live account's mail was not sent, the code
+ * or link row code_id, details {account, mail_sent}. */
+void sk_mail_flow_done(sk_req *q, const char *action, const sk_mail_flow_to *to, const char *code_id, int sent);
 
 #endif

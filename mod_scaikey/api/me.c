@@ -6,6 +6,7 @@
 #include "core/throttle.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -28,11 +29,6 @@ static const sk_field password_fields[] = {
     { "new_password",     SK_T_STRING, SK_F_REQUIRED, 1, 1024 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static const char *dump(apr_pool_t *p, json_t *j)
 {
@@ -124,10 +120,10 @@ int sk_api_me_password(sk_req *q)
     long min;
     int window = q->cfg->throttle_window == SK_UNSET ? 900 : q->cfg->throttle_window, wait;
 
-    if (!person(q) || sk_user_invalid(q, password_fields))
+    if (!person(q) || sk_req_invalid(q, password_fields))
         return OK;
-    current = str(q->body, "current_password");
-    next = str(q->body, "new_password");
+    current = sk_jstr(q->body, "current_password");
+    next = sk_jstr(q->body, "new_password");
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
     /* guessing the current password with a stolen access token is throttled like a sign-in */
@@ -140,7 +136,7 @@ int sk_api_me_password(sk_req *q)
     if ((st = SK_QJ(db, "me_password_state", &state, q->who->user_id)) != SK_DB_OK)
         return st == SK_DB_NOTFOUND ? sk_fail(q, HTTP_NOT_FOUND, "User not found") : failed(q, db, "password state");
     sk_pool_json(q->p, state);
-    hash = str(state, "password_hash");
+    hash = sk_jstr(state, "password_hash");
     if (!sk_password_verify(hash, current)) {
         sk_throttle_fail(db, key, window);
         a = sk_req_audit(q, "user.password_change", "failure");
@@ -251,7 +247,7 @@ int sk_api_me_app_revoke(sk_req *q)
     a->details = json_pack("{s:s}", "client_id", cid);
     sk_pool_json(q->p, a->details);
     if ((st = sk_db_begin(db)) == SK_DB_OK && (st = SK_QJ(db, "me_app_revoke", &out, q->who->user_id, cid)) == SK_DB_OK &&
-        (sk_pool_json(q->p, out), a->resource_id = str(out, "application_id"), st = sk_audit_write(db, a)) == SK_DB_OK &&
+        (sk_pool_json(q->p, out), a->resource_id = sk_jstr(out, "application_id"), st = sk_audit_write(db, a)) == SK_DB_OK &&
         (st = sk_db_commit(db)) == SK_DB_OK)
         return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:O}", "detail", "Authorization revoked", "client_id", cid,
                                               "refresh_tokens_revoked", json_object_get(out, "refresh_tokens_revoked")));

@@ -9,6 +9,7 @@
 #include "core/throttle.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -24,11 +25,6 @@ static const sk_field code_fields[] = {
     { "code", SK_T_STRING, SK_F_REQUIRED, 1, 64 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 int sk_me_mfa_person(sk_req *q)
 {
@@ -54,8 +50,8 @@ static unsigned char *open_seed(sk_req *q, const char *uid, json_t *method, size
 {
     size_t sealed_len = 0;
     unsigned char *sealed, *seed = NULL;
-    if (!q->cfg->have_master_key || !str(method, "secret") ||
-        !(sealed = sk_b64_decode(q->p, str(method, "secret"), &sealed_len)))
+    if (!q->cfg->have_master_key || !sk_jstr(method, "secret") ||
+        !(sealed = sk_b64_decode(q->p, sk_jstr(method, "secret"), &sealed_len)))
         return NULL;
     if (sk_aead_open(q->p, q->cfg->master_key, aad(q, uid), sealed, sealed_len, &seed, len) != 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0962) "TOTP seed of %s cannot be opened", uid);
@@ -98,7 +94,7 @@ int sk_mfa_totp_check(sk_req *q, sk_db *db, const char *user_id, const char *cod
     if ((step = match_code(q, user_id, totp, code, &broken)) < 0)
         return broken ? -1 : 0;
     /* the step is spent atomically: a concurrent use of the same code loses */
-    st = SK_QV(db, "mfa_totp_use", &used, str(totp, "id"), apr_psprintf(q->p, "%" APR_INT64_T_FMT, (apr_int64_t)step));
+    st = SK_QV(db, "mfa_totp_use", &used, sk_jstr(totp, "id"), apr_psprintf(q->p, "%" APR_INT64_T_FMT, (apr_int64_t)step));
     return st == SK_DB_OK ? 1 : st == SK_DB_NOTFOUND ? 0 : -1;
 }
 
@@ -238,8 +234,8 @@ int sk_api_me_totp_setup(sk_req *q)
         return sk_fail_unavailable(q);
     secret = sk_base32_encode(q->p, seed, sizeof(seed));
     memset(seed, 0, sizeof(seed));
-    issuer = str(state, "tenant_name") ? str(state, "tenant_name") : DEFAULT_ISSUER;
-    label = apr_pstrcat(q->p, uri_escape(q->p, issuer), ":", uri_escape(q->p, str(json_object_get(state, "user"), "email")), NULL);
+    issuer = sk_jstr(state, "tenant_name") ? sk_jstr(state, "tenant_name") : DEFAULT_ISSUER;
+    label = apr_pstrcat(q->p, uri_escape(q->p, issuer), ":", uri_escape(q->p, sk_jstr(json_object_get(state, "user"), "email")), NULL);
 
     a = sk_req_audit(q, "user.mfa_totp_setup", "success");
     a->resource_type = "user";
@@ -268,7 +264,7 @@ int sk_api_me_totp_confirm(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_req_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
@@ -282,7 +278,7 @@ int sk_api_me_totp_confirm(sk_req *q)
         return sk_fail(q, HTTP_CONFLICT, "TOTP is already enabled");
     if (!json_is_object(pending = json_object_get(state, "pending")))
         return sk_fail(q, HTTP_BAD_REQUEST, "No TOTP setup in progress");
-    if ((step = match_code(q, q->who->user_id, pending, str(q->body, "code"), &broken)) < 0)
+    if ((step = match_code(q, q->who->user_id, pending, sk_jstr(q->body, "code"), &broken)) < 0)
         return broken ? sk_fail_unavailable(q) : sk_me_mfa_bad_code(q, db, key, "user.mfa_totp_enable");
     if (new_backup_codes(q, q->who->user_id, &codes, &digests) != 0)
         return sk_fail_unavailable(q);
@@ -292,8 +288,8 @@ int sk_api_me_totp_confirm(sk_req *q)
     a->resource_type = "user";
     a->resource_id = q->who->user_id;
     if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "mfa_totp_use", &used, str(pending, "id"), apr_psprintf(q->p, "%" APR_INT64_T_FMT, (apr_int64_t)step))) == SK_DB_OK &&
-        (st = SK_QV(db, "mfa_totp_confirm", &confirmed, str(pending, "id"))) == SK_DB_OK &&
+        (st = SK_QV(db, "mfa_totp_use", &used, sk_jstr(pending, "id"), apr_psprintf(q->p, "%" APR_INT64_T_FMT, (apr_int64_t)step))) == SK_DB_OK &&
+        (st = SK_QV(db, "mfa_totp_confirm", &confirmed, sk_jstr(pending, "id"))) == SK_DB_OK &&
         (st = SK_Q(db, "mfa_user_sync", q->who->user_id)) == SK_DB_OK &&
         (st = SK_Q(db, "mfa_backup_replace", q->who->user_id, digests)) == SK_DB_OK &&
         (st = sk_audit_write(db, a)) == SK_DB_OK && (st = sk_db_commit(db)) == SK_DB_OK) {
@@ -324,7 +320,7 @@ int sk_me_mfa_current_totp(sk_req *q, sk_db *db, const char *action)
         sk_fail(q, HTTP_NOT_FOUND, "TOTP is not enabled");
         return 0;
     }
-    if ((ok = sk_mfa_totp_check(q, db, q->who->user_id, str(q->body, "code"))) < 0) {
+    if ((ok = sk_mfa_totp_check(q, db, q->who->user_id, sk_jstr(q->body, "code"))) < 0) {
         sk_fail_unavailable(q);
         return 0;
     }
@@ -343,7 +339,7 @@ int sk_api_me_totp_disable(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_req_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
@@ -370,7 +366,7 @@ int sk_api_me_backup_regenerate(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_req_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);

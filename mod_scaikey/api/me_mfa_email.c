@@ -11,6 +11,7 @@
 #include "core/throttle.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -27,11 +28,6 @@ static const sk_field disable_fields[] = {
     { "password", SK_T_STRING, 0, 1, 1024 },
     { NULL }
 };
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int failed(sk_req *q, sk_db *db, const char *what)
 {
@@ -93,7 +89,7 @@ int sk_api_me_mfa_email_confirm(sk_req *q)
     sk_db_status st;
     int rc;
 
-    if (!sk_me_mfa_person(q) || sk_user_invalid(q, code_fields))
+    if (!sk_me_mfa_person(q) || sk_req_invalid(q, code_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
@@ -102,7 +98,7 @@ int sk_api_me_mfa_email_confirm(sk_req *q)
         return OK;
     if (json_is_true(json_object_get(u, "email_enabled")))
         return sk_fail(q, HTTP_CONFLICT, "Email MFA is already enabled");
-    if ((rc = sk_mfa_email_match(q, db, q->who->user_id, "enable", str(q->body, "code"), &code_id)) < 0)
+    if ((rc = sk_mfa_email_match(q, db, q->who->user_id, "enable", sk_jstr(q->body, "code"), &code_id)) < 0)
         return sk_fail_unavailable(q);
     if (!rc)
         return sk_me_mfa_bad_code(q, db, key, "user.mfa_enabled");
@@ -133,13 +129,13 @@ static int disable_proof(sk_req *q, sk_db *db, json_t *u)
     sk_db_status st;
 
     if (json_is_true(json_object_get(u, "totp_enabled"))) {
-        if (!str(q->body, "code")) {
+        if (!sk_jstr(q->body, "code")) {
             sk_fail_validation(q, json_pack("[o]", sk_verr("body", "code", "Field required", "missing")));
             return 0;
         }
         return sk_me_mfa_current_totp(q, db, "user.mfa_disabled");
     }
-    if (!str(q->body, "password")) {
+    if (!sk_jstr(q->body, "password")) {
         sk_fail_validation(q, json_pack("[o]", sk_verr("body", "password", "Field required", "missing")));
         return 0;
     }
@@ -151,7 +147,7 @@ static int disable_proof(sk_req *q, sk_db *db, json_t *u)
         return 0;
     }
     sk_pool_json(q->p, state);
-    if (!sk_password_verify(str(state, "password_hash"), str(q->body, "password"))) {
+    if (!sk_password_verify(sk_jstr(state, "password_hash"), sk_jstr(q->body, "password"))) {
         sk_audit *a = sk_req_audit(q, "user.mfa_disabled", "failure");
         sk_throttle_fail(db, key, q->cfg->throttle_window == SK_UNSET ? 900 : q->cfg->throttle_window);
         a->resource_type = "user";
@@ -174,7 +170,7 @@ int sk_api_me_mfa_email_disable(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (!sk_me_mfa_person(q) || sk_user_invalid(q, disable_fields))
+    if (!sk_me_mfa_person(q) || sk_req_invalid(q, disable_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);

@@ -16,6 +16,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -36,11 +37,6 @@ static const sk_field send_fields[] = {
     { NULL }
 };
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 json_t *sk_mfa_email_user(sk_req *q, sk_db *db, const char *user_id, int *status)
 {
     json_t *u = NULL;
@@ -56,7 +52,7 @@ static const char *code_context(sk_req *q, const char *row_id, const char *purpo
 
 int sk_mfa_email_send(sk_req *q, sk_db *db, json_t *user, const char *purpose, int *retry_after)
 {
-    const char *uid = str(user, "id"), *code, *id, *created = NULL, *tenant;
+    const char *uid = sk_jstr(user, "id"), *code, *id, *created = NULL, *tenant;
     const char *user_key = apr_pstrcat(q->p, "mfa-email-user:", uid, NULL);
     const char *ip_key = apr_pstrcat(q->p, "mfa-email-ip:", q->ip, NULL);
     int wait_user, wait_ip, enrol = !strcmp(purpose, "enable");
@@ -91,7 +87,7 @@ int sk_mfa_email_send(sk_req *q, sk_db *db, json_t *user, const char *purpose, i
     a->resource_id = id;
     a->details = sk_pool_json(q->p, json_pack("{s:s}", "purpose", enrol ? "enable" : "sign-in"));
     if ((st = sk_db_begin(db)) != SK_DB_OK ||
-        (st = SK_QV(db, "mfa_email_code_create", &created, id, uid, str(user, "tenant_id"), str(user, "email"),
+        (st = SK_QV(db, "mfa_email_code_create", &created, id, uid, sk_jstr(user, "tenant_id"), sk_jstr(user, "email"),
                     sk_mail_flow_digest(q, code_context(q, id, purpose), code), purpose,
                     apr_itoa(q->p, SK_MFA_EMAIL_TTL), CODE_ATTEMPTS, q->ip)) != SK_DB_OK ||
         (st = sk_audit_write(db, a)) != SK_DB_OK || (st = sk_db_commit(db)) != SK_DB_OK) {
@@ -100,9 +96,9 @@ int sk_mfa_email_send(sk_req *q, sk_db *db, json_t *user, const char *purpose, i
                       sk_db_error(db));
         return SK_MFA_MAIL_ERROR;
     }
-    tenant = str(user, "tenant_name") ? str(user, "tenant_name") : "ScaiKey";
+    tenant = sk_jstr(user, "tenant_name") ? sk_jstr(user, "tenant_name") : "ScaiKey";
     sk_mail_mfa_code(q->p, &m, tenant, code, SK_MFA_EMAIL_TTL / 60, enrol);
-    if (sk_mail_flow_send(q, &m, str(user, "email"), "MFA code", str(user, "tenant_id"), uid) != 0)
+    if (sk_mail_flow_send(q, &m, sk_jstr(user, "email"), "MFA code", sk_jstr(user, "tenant_id"), uid) != 0)
         return SK_MFA_MAIL_ERROR;
     return SK_MFA_MAIL_SENT;
 }
@@ -125,10 +121,10 @@ int sk_mfa_email_match(sk_req *q, sk_db *db, const char *user_id, const char *pu
     if (st != SK_DB_OK)
         return -1;
     sk_pool_json(q->p, row);
-    if (!digits || !sk_ct_streq(sk_mail_flow_digest(q, code_context(q, str(row, "id"), purpose), code),
-                                str(row, "code_hash")))
+    if (!digits || !sk_ct_streq(sk_mail_flow_digest(q, code_context(q, sk_jstr(row, "id"), purpose), code),
+                                sk_jstr(row, "code_hash")))
         return 0;
-    *code_id = str(row, "id");
+    *code_id = sk_jstr(row, "id");
     return 1;
 }
 
@@ -188,25 +184,21 @@ int sk_api_tenant_mfa_email_send(sk_req *q)
     json_decref(errs);
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
-    if (st == SK_DB_NOTFOUND)
-        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-    if (st != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    sk_pool_json(q->p, tenant);
+    if (!(tenant = sk_user_tenant(q, db, slug)))
+        return OK;
 
-    st = SK_QJ(db, "mfa_challenge_peek", &tok, sk_sha256_hex(q->p, str(args, "mfa_token")));
+    st = SK_QJ(db, "mfa_challenge_peek", &tok, sk_sha256_hex(q->p, sk_jstr(args, "mfa_token")));
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, tok);
-    if (st == SK_DB_NOTFOUND || !str(tok, "tenant_id") || strcmp(str(tok, "tenant_id"), str(tenant, "id")))
-        return send_refused(q, NULL, str(tenant, "id"), "invalid_mfa_token");
-    uid = str(tok, "user_id");
+    if (st == SK_DB_NOTFOUND || !sk_jstr(tok, "tenant_id") || strcmp(sk_jstr(tok, "tenant_id"), sk_jstr(tenant, "id")))
+        return send_refused(q, NULL, sk_jstr(tenant, "id"), "invalid_mfa_token");
+    uid = sk_jstr(tok, "user_id");
     /* the caller names the user the challenge is for: a token of someone else is refused alike */
-    if (!uid || strcmp(uid, str(args, "user_id")))
-        return send_refused(q, NULL, str(tenant, "id"), "user_mismatch");
+    if (!uid || strcmp(uid, sk_jstr(args, "user_id")))
+        return send_refused(q, NULL, sk_jstr(tenant, "id"), "user_mismatch");
     if (!(user = sk_mfa_email_user(q, db, uid, &rc)))
-        return rc > 0 ? send_refused(q, NULL, str(tenant, "id"), "user_gone") : sk_fail_unavailable(q);
+        return rc > 0 ? send_refused(q, NULL, sk_jstr(tenant, "id"), "user_gone") : sk_fail_unavailable(q);
     if (!json_is_true(json_object_get(user, "live")))
         return send_refused(q, user, NULL, "account_disabled");
     if (!json_is_true(json_object_get(user, "email_available"))) {
@@ -216,7 +208,7 @@ int sk_api_tenant_mfa_email_send(sk_req *q)
         json_decref(a->details);
         return sk_fail(q, HTTP_BAD_REQUEST, "Email MFA is not available");
     }
-    switch (sk_mfa_email_send(q, db, user, apr_pstrcat(q->p, "mfa:", str(tok, "id"), NULL), &wait)) {
+    switch (sk_mfa_email_send(q, db, user, apr_pstrcat(q->p, "mfa:", sk_jstr(tok, "id"), NULL), &wait)) {
     case SK_MFA_MAIL_SENT:
         sk_no_store(q);
         return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:i,s:i}", "sent", 1, "method", "email",

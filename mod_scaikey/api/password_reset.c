@@ -16,6 +16,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -46,75 +47,39 @@ static const sk_field verify_fields[] = {
     { NULL }
 };
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
-
 /* ---- forgot-password ---- */
 
 int sk_api_forgot_password(sk_req *q)
 {
-    const char *email, *token, *digest, *id, *uid = NULL, *created = NULL;
-    json_t *tenant, *user = NULL;
+    const char *email, *token, *digest, *id, *uid, *created = NULL;
+    json_t *tenant;
     sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
-    int live, sent = 0;
+    sk_mail_flow_to to;
+    int sent = 0;
 
-    if (invalid(q, forgot_fields))
+    if (!sk_mail_flow_start(q, forgot_fields, "reset", "auth.password_reset.request", &to))
         return OK;
-    email = str(q->body, "email");
-    if (!(tenant = sk_mail_flow_tenant(q)))
-        return OK;
+    tenant = to.tenant;
+    email = to.email;
+    uid = to.uid;
     db = q->db;
-    if (sk_mail_flow_throttle(q, "reset", str(tenant, "id"), email, SENDS_PER_ADDRESS, SENDS_PER_IP,
-                              "auth.password_reset.request") != 0)
-        return OK;
-    st = SK_QJ(db, "mail_user_by_email", &user, str(tenant, "id"), email);
-    if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
-        return sk_fail_unavailable(q);
-    if (user)
-        sk_pool_json(q->p, user);
-    live = user && json_is_true(json_object_get(user, "live")) && json_is_true(json_object_get(tenant, "live"));
-    if (live)
-        uid = str(user, "id");
     /* the same store work for unknown addresses: a row no link can ever use */
     if (!(token = sk_random_token(q->p, NULL, 32)) || !(id = sk_random_id(q->p, "otc_")))
         return sk_fail_unavailable(q);
     digest = sk_mail_flow_digest(q, "password_reset", token);
-    if (SK_QV(db, "otc_create", &created, id, "password_reset", str(tenant, "id"), uid, email, digest,
+    if (SK_QV(db, "otc_create", &created, id, "password_reset", sk_jstr(tenant, "id"), uid, email, digest,
               apr_itoa(q->p, RESET_TTL), "1", q->ip) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2211) "reset link not stored: %s", sk_db_error(db));
         return sk_fail_unavailable(q);
     }
-    if (live) {
+    if (uid) {
         sk_mail m = { 0 };
         const char *link = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/",
-                                       str(tenant, "slug"), "/reset-password?token=", token, NULL);
-        sk_mail_password_reset(q->p, &m, str(tenant, "display_name"), link, RESET_TTL / 60);
-        sent = sk_mail_flow_send(q, &m, str(user, "email"), "password reset", str(tenant, "id"), uid) == 0;
+                                       sk_jstr(tenant, "slug"), "/reset-password?token=", token, NULL);
+        sk_mail_password_reset(q->p, &m, sk_jstr(tenant, "display_name"), link, RESET_TTL / 60);
+        sent = sk_mail_flow_send(q, &m, sk_jstr(to.user, "email"), "password reset", sk_jstr(tenant, "id"), uid) == 0;
     }
-    a = sk_req_audit(q, "auth.password_reset.request", live && !sent ? "failure" : "success");
-    a->actor_email = email;
-    a->actor_id = uid;
-    a->actor_type = uid ? "user" : NULL;
-    a->tenant_id = str(tenant, "id");
-    a->resource_type = "one_time_code";
-    a->resource_id = id;
-    a->details = json_pack("{s:b,s:b}", "account", live, "mail_sent", sent);
-    sk_mail_flow_audit(q, a);
+    sk_mail_flow_done(q, "auth.password_reset.request", &to, id, sent);
     return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", FORGOT_DETAIL));
 }
 
@@ -123,7 +88,7 @@ int sk_api_forgot_password(sk_req *q)
 static int reset_failed(sk_req *q, json_t *tenant, const char *reason, const char *user_id)
 {
     sk_audit *a = sk_req_audit(q, "auth.password_reset", "failure");
-    a->tenant_id = str(tenant, "id");
+    a->tenant_id = sk_jstr(tenant, "id");
     a->actor_id = user_id;
     a->actor_type = user_id ? "user" : NULL;
     a->details = json_pack("{s:s}", "reason", reason);
@@ -140,10 +105,10 @@ int sk_api_reset_password(sk_req *q)
     sk_db_status st;
     long minlen = MIN_PASSWORD;
 
-    if (invalid(q, reset_fields))
+    if (sk_req_invalid(q, reset_fields))
         return OK;
-    token = str(q->body, "token");
-    password = str(q->body, "password");
+    token = sk_jstr(q->body, "token");
+    password = sk_jstr(q->body, "password");
     if (!(tenant = sk_mail_flow_tenant(q)))
         return OK;
     db = q->db;
@@ -154,8 +119,8 @@ int sk_api_reset_password(sk_req *q)
     if (st != SK_DB_OK)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, row);
-    uid = str(row, "user_id");
-    if (!str(row, "tenant_id") || strcmp(str(row, "tenant_id"), str(tenant, "id")))
+    uid = sk_jstr(row, "user_id");
+    if (!sk_jstr(row, "tenant_id") || strcmp(sk_jstr(row, "tenant_id"), sk_jstr(tenant, "id")))
         return reset_failed(q, tenant, "other_tenant", uid);
 
     min = json_object_get(tenant, "password_min_length");
@@ -173,13 +138,13 @@ int sk_api_reset_password(sk_req *q)
 
     a = sk_req_audit(q, "auth.password_reset", "success");
     a->actor_id = uid;
-    a->actor_email = str(row, "email");
+    a->actor_email = sk_jstr(row, "email");
     a->actor_type = "user";
-    a->tenant_id = str(tenant, "id");
+    a->tenant_id = sk_jstr(tenant, "id");
     a->resource_type = "user";
     a->resource_id = uid;
     if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "otc_use", &used, str(row, "id"))) == SK_DB_OK &&
+        (st = SK_QV(db, "otc_use", &used, sk_jstr(row, "id"))) == SK_DB_OK &&
         (st = SK_QV(db, "password_reset_set", &hist, uid, hash)) == SK_DB_OK &&
         (st = SK_Q(db, "otc_void_user", uid, "password_reset")) == SK_DB_OK &&
         (st = SK_QV(db, "sessions_revoke_user", &n, uid, "password_reset")) == SK_DB_OK &&
@@ -223,25 +188,25 @@ int sk_api_me_verify_email(sk_req *q)
     sk_pool_json(q->p, me);
     if (json_is_true(json_object_get(me, "email_verified")))
         return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", "Email address already verified"));
-    if (sk_mail_flow_throttle(q, "verify", str(me, "tenant_id") ? str(me, "tenant_id") : "-", str(me, "email"),
+    if (sk_mail_flow_throttle(q, "verify", sk_jstr(me, "tenant_id") ? sk_jstr(me, "tenant_id") : "-", sk_jstr(me, "email"),
                               SENDS_PER_ADDRESS, SENDS_PER_IP, "auth.email_verify.request") != 0)
         return OK;
     if (!(token = sk_random_token(q->p, NULL, 32)) || !(id = sk_random_id(q->p, "otc_")))
         return sk_fail_unavailable(q);
     digest = sk_mail_flow_digest(q, "email_verify", token);
-    if (SK_QV(db, "otc_create", &created, id, "email_verify", str(me, "tenant_id"), str(me, "id"), str(me, "email"),
+    if (SK_QV(db, "otc_create", &created, id, "email_verify", sk_jstr(me, "tenant_id"), sk_jstr(me, "id"), sk_jstr(me, "email"),
               digest, apr_itoa(q->p, VERIFY_TTL), "1", q->ip) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2213) "verification link not stored: %s",
                       sk_db_error(db));
         return sk_fail_unavailable(q);
     }
     link = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/verify-email?token=", token, NULL);
-    sk_mail_verify_email(q->p, &m, str(me, "tenant_name") ? str(me, "tenant_name") : "ScaiKey", link,
+    sk_mail_verify_email(q->p, &m, sk_jstr(me, "tenant_name") ? sk_jstr(me, "tenant_name") : "ScaiKey", link,
                          VERIFY_TTL / 60);
-    sent = sk_mail_flow_send(q, &m, str(me, "email"), "email verification", str(me, "tenant_id"), str(me, "id")) == 0;
+    sent = sk_mail_flow_send(q, &m, sk_jstr(me, "email"), "email verification", sk_jstr(me, "tenant_id"), sk_jstr(me, "id")) == 0;
     a = sk_req_audit(q, "auth.email_verify.request", sent ? "success" : "failure");
     a->resource_type = "user";
-    a->resource_id = str(me, "id");
+    a->resource_id = sk_jstr(me, "id");
     sk_mail_flow_audit(q, a);
     if (!sent)
         return sk_fail_unavailable(q);
@@ -256,11 +221,11 @@ int sk_api_verify_email(sk_req *q)
     sk_audit *a;
     sk_db_status st;
 
-    if (invalid(q, verify_fields))
+    if (sk_req_invalid(q, verify_fields))
         return OK;
     if (!db)
         return sk_fail_unavailable(q);
-    digest = sk_mail_flow_digest(q, "email_verify", str(q->body, "token"));
+    digest = sk_mail_flow_digest(q, "email_verify", sk_jstr(q->body, "token"));
     st = SK_QJ(db, "otc_by_hash", &row, "email_verify", digest);
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
@@ -268,16 +233,16 @@ int sk_api_verify_email(sk_req *q)
         sk_pool_json(q->p, row);
     a = sk_req_audit(q, "auth.email_verify", "success");
     if (row) {
-        a->actor_id = str(row, "user_id");
+        a->actor_id = sk_jstr(row, "user_id");
         a->actor_type = "user";
-        a->actor_email = str(row, "email");
-        a->tenant_id = str(row, "tenant_id");
+        a->actor_email = sk_jstr(row, "email");
+        a->tenant_id = sk_jstr(row, "tenant_id");
         a->resource_type = "user";
-        a->resource_id = str(row, "user_id");
+        a->resource_id = sk_jstr(row, "user_id");
     }
     if (row && (st = sk_db_begin(db)) == SK_DB_OK &&
-        (st = SK_QV(db, "otc_use", &used, str(row, "id"))) == SK_DB_OK &&
-        (st = SK_QV(db, "user_email_verified", &done, str(row, "user_id"), str(row, "email"))) == SK_DB_OK &&
+        (st = SK_QV(db, "otc_use", &used, sk_jstr(row, "id"))) == SK_DB_OK &&
+        (st = SK_QV(db, "user_email_verified", &done, sk_jstr(row, "user_id"), sk_jstr(row, "email"))) == SK_DB_OK &&
         (st = sk_audit_write(db, a)) == SK_DB_OK &&
         (st = sk_db_commit(db)) == SK_DB_OK)
         return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", "Email address verified"));

@@ -19,6 +19,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -47,11 +48,6 @@ static const sk_field login_fields[] = {
     { NULL }
 };
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static const char *lower(apr_pool_t *p, const char *s)
 {
     char *l = apr_pstrdup(p, s), *c;
@@ -65,13 +61,13 @@ int sk_api_portal_identify(sk_req *q)
     const char *token, *id = NULL;
     sk_db *db;
 
-    if (sk_user_invalid(q, identify_fields))
+    if (sk_req_invalid(q, identify_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
     if (!(token = sk_random_token(q->p, "skf_", 32)))
         return sk_fail_unavailable(q);
-    if (SK_QV(db, "user_otc_create", &id, "flow", NULL, NULL, lower(q->p, str(q->body, "email")),
+    if (SK_QV(db, "user_otc_create", &id, "flow", NULL, NULL, lower(q->p, sk_jstr(q->body, "email")),
               sk_sha256_hex(q->p, token), "{}", apr_itoa(q->p, FLOW_TTL), q->ip) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0921) "flow token not stored: %s", sk_db_error(db));
         return sk_fail_unavailable(q);
@@ -101,7 +97,7 @@ static int sign_in(sk_req *q, sk_db *db, const char *email, const char *password
     if (json_array_size(accounts) == 0)
         sk_password_verify(NULL, password);        /* the same work as for one account */
     json_array_foreach(accounts, i, acc) {
-        if (sk_password_verify(str(acc, "password_hash"), password))
+        if (sk_password_verify(sk_jstr(acc, "password_hash"), password))
             json_array_append(matched, acc);
     }
     if (json_array_size(matched) == 0)
@@ -137,27 +133,27 @@ int sk_api_portal_authenticate(sk_req *q)
     sk_db *db;
     sk_db_status st;
 
-    if (sk_user_invalid(q, authenticate_fields))
+    if (sk_req_invalid(q, authenticate_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    st = SK_QJ(db, "user_otc_attempt", &tok, "flow", sk_sha256_hex(q->p, str(q->body, "flow_token")));
+    st = SK_QJ(db, "user_otc_attempt", &tok, "flow", sk_sha256_hex(q->p, sk_jstr(q->body, "flow_token")));
     if (st == SK_DB_NOTFOUND)
         return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired flow token");
     if (st != SK_DB_OK)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, tok);
-    return sign_in(q, db, str(tok, "email"), str(q->body, "password"), str(q->body, "tenant_id"), str(tok, "id"));
+    return sign_in(q, db, sk_jstr(tok, "email"), sk_jstr(q->body, "password"), sk_jstr(q->body, "tenant_id"), sk_jstr(tok, "id"));
 }
 
 int sk_api_portal_login(sk_req *q)
 {
     sk_db *db;
-    if (sk_user_invalid(q, login_fields))
+    if (sk_req_invalid(q, login_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    return sign_in(q, db, str(q->body, "email"), str(q->body, "password"), str(q->body, "tenant_id"), NULL);
+    return sign_in(q, db, sk_jstr(q->body, "email"), sk_jstr(q->body, "password"), sk_jstr(q->body, "tenant_id"), NULL);
 }
 
 int sk_api_portal_refresh(sk_req *q)

@@ -6,6 +6,7 @@
 #include "core/password.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -34,11 +35,6 @@ const sk_column *sk_resource_column(const sk_resource *res, const char *name)
         if (!strcmp(c->name, name))
             return c;
     return NULL;
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
 }
 
 static int refuse(sk_req *q, int status, const char *detail)
@@ -114,7 +110,7 @@ static int tenant_prepare_create(sk_req *q, json_t *values, sk_where *w, json_t 
 
 static sk_db_status tenant_after_create(sk_req *q, sk_db *db, json_t *row, json_t *reply)
 {
-    const char *pid = str(json_object_get(row, "w"), "partner_id");
+    const char *pid = sk_jstr(json_object_get(row, "w"), "partner_id");
     return pid ? within_limit(q, db, "partner_tenant_room", pid, "max_tenants") : SK_DB_OK;
 }
 
@@ -137,8 +133,8 @@ static int tenant_prepare_update(sk_req *q, json_t *cur, const sk_where *w, json
 
 static sk_db_status tenant_after_update(sk_req *q, sk_db *db, json_t *before, json_t *row)
 {
-    const char *pid = str(json_object_get(row, "w"), "partner_id");
-    const char *old = str(json_object_get(before, "w"), "partner_id");
+    const char *pid = sk_jstr(json_object_get(row, "w"), "partner_id");
+    const char *old = sk_jstr(json_object_get(before, "w"), "partner_id");
     if (pid && (!old || strcmp(pid, old)))
         return within_limit(q, db, "partner_tenant_room", pid, "max_tenants");
     return SK_DB_OK;
@@ -192,26 +188,26 @@ static const char *const user_conflicts[] = {
 static void user_placement(sk_req *q, json_t *values, const char *role, json_t *errs)
 {
     int rank = sk_role_rank(role);
-    if (rank <= 1 && !str(values, "tenant_id"))
+    if (rank <= 1 && !sk_jstr(values, "tenant_id"))
         json_array_append_new(errs, sk_verr("body", "tenant_id", "A user or tenant_admin needs a tenant_id",
                                             "missing"));
-    if (rank == 2 && !str(values, "partner_id"))
+    if (rank == 2 && !sk_jstr(values, "partner_id"))
         json_array_append_new(errs, sk_verr("body", "partner_id", "A partner_admin needs a partner_id", "missing"));
-    if (rank >= 2 && str(values, "tenant_id"))
+    if (rank >= 2 && sk_jstr(values, "tenant_id"))
         json_array_append_new(errs, sk_verr("body", "tenant_id", "Only users and tenant admins belong to a tenant",
                                             "value_error"));
-    if (rank == 3 && str(values, "partner_id"))
+    if (rank == 3 && sk_jstr(values, "partner_id"))
         json_array_append_new(errs, sk_verr("body", "partner_id", "A super_admin belongs to no partner",
                                             "value_error"));
-    if (rank <= 1 && str(values, "partner_id"))
+    if (rank <= 1 && sk_jstr(values, "partner_id"))
         json_array_append_new(errs, sk_verr("body", "partner_id", "A tenant's user takes its partner from the tenant",
                                             "value_error"));
 }
 
 static int user_prepare_create(sk_req *q, json_t *values, sk_where *w, json_t *errs)
 {
-    const char *role = str(values, "role") ? str(values, "role") : "user";
-    const char *pw = str(values, "password");
+    const char *role = sk_jstr(values, "role") ? sk_jstr(values, "role") : "user";
+    const char *pw = sk_jstr(values, "password");
     if (!sk_policy_may_grant(q->who, role))
         return refuse(q, HTTP_FORBIDDEN, "Access denied: this role can only be granted by a higher tier");
     user_placement(q, values, role, errs);
@@ -227,14 +223,14 @@ static int user_prepare_create(sk_req *q, json_t *values, sk_where *w, json_t *e
 
 static sk_db_status user_after_create(sk_req *q, sk_db *db, json_t *row, json_t *reply)
 {
-    const char *tid = str(json_object_get(row, "w"), "tenant_id");
+    const char *tid = sk_jstr(json_object_get(row, "w"), "tenant_id");
     return tid ? within_limit(q, db, "partner_user_room", tid, "max_users_per_tenant") : SK_DB_OK;
 }
 
 static int user_prepare_update(sk_req *q, json_t *cur, const sk_where *w, json_t *values, json_t *errs)
 {
-    const char *role = str(values, "role");
-    if (role && strcmp(role, str(cur, "role") ? str(cur, "role") : "")) {
+    const char *role = sk_jstr(values, "role");
+    if (role && strcmp(role, sk_jstr(cur, "role") ? sk_jstr(cur, "role") : "")) {
         json_t *placed = json_pack("{s:O?,s:O?}", "tenant_id", json_object_get(cur, "tenant_id"),
                                    "partner_id", json_object_get(cur, "partner_id"));
         if (!sk_policy_may_grant(q->who, role)) {
@@ -244,25 +240,25 @@ static int user_prepare_update(sk_req *q, json_t *cur, const sk_where *w, json_t
         user_placement(q, placed, role, errs);
         json_decref(placed);
     }
-    if (q->who->user_id && !strcmp(q->who->user_id, str(cur, "id")) &&
-        (role || (str(values, "status") && strcmp(str(values, "status"), "ACTIVE"))))
+    if (q->who->user_id && !strcmp(q->who->user_id, sk_jstr(cur, "id")) &&
+        (role || (sk_jstr(values, "status") && strcmp(sk_jstr(values, "status"), "ACTIVE"))))
         return refuse(q, HTTP_CONFLICT, "You cannot change your own role or status");
     return OK;
 }
 
 static sk_db_status user_after_update(sk_req *q, sk_db *db, json_t *before, json_t *row)
 {
-    const char *was = str(json_object_get(before, "o"), "status"), *now = str(json_object_get(row, "o"), "status");
+    const char *was = sk_jstr(json_object_get(before, "o"), "status"), *now = sk_jstr(json_object_get(row, "o"), "status");
     const char *n = NULL;
     /* a suspended or locked account's sessions end now */
     if (now && strcmp(now, "ACTIVE") && (!was || !strcmp(was, "ACTIVE")))
-        return SK_QV(db, "sessions_revoke_user", &n, str(json_object_get(row, "o"), "id"), "account_disabled");
+        return SK_QV(db, "sessions_revoke_user", &n, sk_jstr(json_object_get(row, "o"), "id"), "account_disabled");
     return SK_DB_OK;
 }
 
 static int user_prepare_delete(sk_req *q, json_t *row)
 {
-    if (q->who->user_id && !strcmp(q->who->user_id, str(json_object_get(row, "o"), "id")))
+    if (q->who->user_id && !strcmp(q->who->user_id, sk_jstr(json_object_get(row, "o"), "id")))
         return refuse(q, HTTP_CONFLICT, "You cannot delete your own account");
     return OK;
 }
@@ -270,7 +266,7 @@ static int user_prepare_delete(sk_req *q, json_t *row)
 static sk_db_status user_after_delete(sk_req *q, sk_db *db, json_t *row)
 {
     const char *n = NULL;
-    return SK_QV(db, "sessions_revoke_user", &n, str(json_object_get(row, "o"), "id"), "account_deleted");
+    return SK_QV(db, "sessions_revoke_user", &n, sk_jstr(json_object_get(row, "o"), "id"), "account_deleted");
 }
 
 static const sk_crud_hooks user_hooks = {
@@ -296,7 +292,7 @@ static const sk_column group_columns[] = {
 
 static int needs_tenant(sk_req *q, json_t *values, sk_where *w, json_t *errs)
 {
-    if (!str(values, "tenant_id") && !json_array_size(errs))
+    if (!sk_jstr(values, "tenant_id") && !json_array_size(errs))
         json_array_append_new(errs, sk_verr("body", "tenant_id", "Field required", "missing"));
     return OK;
 }
@@ -394,21 +390,21 @@ static sk_db_status reveal_secret(sk_req *q, json_t *reply)
 
 static int app_prepare_create(sk_req *q, json_t *values, sk_where *w, json_t *errs)
 {
-    const char *scope = str(values, "scope"), *type = str(values, "application_type");
+    const char *scope = sk_jstr(values, "scope"), *type = sk_jstr(values, "application_type");
     if (!scope)
         return OK;
-    if (!strcmp(scope, "PARTNER") && !str(values, "partner_id") && sk_role_rank(q->who->role) == 2 &&
+    if (!strcmp(scope, "PARTNER") && !sk_jstr(values, "partner_id") && sk_role_rank(q->who->role) == 2 &&
         q->who->partner_id) {
         json_object_set_new(values, "partner_id", json_string(q->who->partner_id));
         w->partner_id = q->who->partner_id;
     }
-    if (!strcmp(scope, "GLOBAL") && (str(values, "tenant_id") || str(values, "partner_id")))
+    if (!strcmp(scope, "GLOBAL") && (sk_jstr(values, "tenant_id") || sk_jstr(values, "partner_id")))
         json_array_append_new(errs, sk_verr("body", "scope", "A GLOBAL application has no partner_id or tenant_id",
                                             "value_error"));
-    if (!strcmp(scope, "PARTNER") && (!str(values, "partner_id") || str(values, "tenant_id")))
+    if (!strcmp(scope, "PARTNER") && (!sk_jstr(values, "partner_id") || sk_jstr(values, "tenant_id")))
         json_array_append_new(errs, sk_verr("body", "partner_id", "A PARTNER application needs a partner_id and no "
                                             "tenant_id", "value_error"));
-    if (!strcmp(scope, "TENANT") && (!str(values, "tenant_id") || str(values, "partner_id")))
+    if (!strcmp(scope, "TENANT") && (!sk_jstr(values, "tenant_id") || sk_jstr(values, "partner_id")))
         json_array_append_new(errs, sk_verr("body", "tenant_id", "A TENANT application needs a tenant_id and no "
                                             "partner_id", "value_error"));
     w->scope = scope;
@@ -422,7 +418,7 @@ static int app_prepare_create(sk_req *q, json_t *values, sk_where *w, json_t *er
 
 static sk_db_status app_after_create(sk_req *q, sk_db *db, json_t *row, json_t *reply)
 {
-    const char *tid = str(json_object_get(row, "w"), "tenant_id");
+    const char *tid = sk_jstr(json_object_get(row, "w"), "tenant_id");
     sk_db_status st = tid ? within_limit(q, db, "partner_app_room", tid, "max_applications_per_tenant") : SK_DB_OK;
     if (st == SK_DB_OK)
         st = reveal_secret(q, reply);
@@ -465,7 +461,7 @@ static const sk_column idp_columns[] = {
 /* the provider's own secret (client secret, bind password) is sealed with the master key */
 static int seal_idp_secret(sk_req *q, json_t *values, json_t *errs)
 {
-    const char *secret = str(values, "client_secret");
+    const char *secret = sk_jstr(values, "client_secret");
     unsigned char *sealed;
     apr_size_t len;
     if (!secret)

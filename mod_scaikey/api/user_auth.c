@@ -11,6 +11,7 @@
  * Tokens are of the tenant's flavour: iss {ScaiKeyIssuer}/api/v1/auth/tenants/{slug}, aud
  * "scaikey-portal", sid a session of kind "user" (kind "portal" for the portal's sign-in). */
 #include "api/users.h"
+#include "api/signin.h"
 #include "http/response.h"
 #include "core/password.h"
 #include "core/tokens.h"
@@ -19,6 +20,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -43,16 +45,6 @@ static const sk_field verify_fields[] = {
     { NULL }
 };
 
-static const sk_field refresh_fields[] = {
-    { "refresh_token", SK_T_STRING, SK_F_REQUIRED, 1, 8192 },
-    { NULL }
-};
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* compact JSON text in the pool */
 static const char *dump(apr_pool_t *p, json_t *j)
 {
@@ -62,29 +54,9 @@ static const char *dump(apr_pool_t *p, json_t *j)
     return c;
 }
 
-int sk_user_invalid(sk_req *q, const sk_field *fields)
-{
-    json_t *errs = json_array();
-    if (sk_validate(q->body, fields, errs)) {
-        sk_fail_validation(q, errs);
-        return 1;
-    }
-    json_decref(errs);
-    return 0;
-}
-
 sk_audit *sk_user_audit(sk_req *q, const char *action, const char *result, json_t *user)
 {
-    sk_audit *a = sk_req_audit(q, action, result);
-    if (user) {
-        const char *role = str(user, "role");
-        a->actor_id = str(user, "id");
-        a->actor_email = str(user, "email");
-        a->actor_type = role && strcmp(role, "user") ? "admin" : "user";
-        a->tenant_id = str(user, "tenant_id");
-        a->partner_id = str(user, "partner_id");
-    }
-    return a;
+    return sk_req_audit_user(q, action, result, user, NULL);
 }
 
 void sk_user_audit_now(sk_req *q, sk_audit *a)
@@ -137,26 +109,40 @@ int sk_user_bad_credentials(sk_req *q, sk_db *db, const char *acct_key, const ch
     sk_throttle_fail(db, ip_key, window(q));
     sk_throttle_fail(db, acct_key, window(q));
     audit_fail(q, "user.login", "failure", account ? json_object_get(account, "user") : NULL, email,
-               account ? str(json_object_get(account, "tenant"), "id") : NULL, "invalid_credentials");
+               account ? sk_jstr(json_object_get(account, "tenant"), "id") : NULL, "invalid_credentials");
     return sk_fail(q, HTTP_UNAUTHORIZED, SK_BAD_CREDENTIALS);
 }
 
-/* the access token of a person's session, of the user's tenant's flavour */
-static char *access_token(sk_req *q, json_t *u, const char *slug, const char *sid)
+/* a new session of an account */
+typedef struct {
+    json_t *user;
+    const char *slug, *kind, *mfa, *amr, *otc_id;
+} session_args;
+
+/* the access token of a person's session, of the user's tenant's flavour: the tenant's slug is
+ * the session's at sign-in (ctx), a rotated token's row names it */
+static char *access_token(sk_req *q, json_t *u, const char *sid, json_t *spent, void *ctx)
 {
-    sk_token_claims c = { 0 };
-    c.iss = apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/", slug, NULL);
-    c.sub = str(u, "id");
-    c.aud = SK_PORTAL_AUDIENCE;
-    c.client_id = SK_PORTAL_AUDIENCE;
-    c.scope = SK_USER_SCOPE;
-    c.sid = sid;
-    c.role = str(u, "role");
-    c.tenant_id = str(u, "tenant_id");
-    c.partner_id = str(u, "partner_id");
-    c.email = str(u, "email");
-    c.ttl = sk_config_access_ttl(q->cfg);
-    return sk_token_issue(q->p, sk_startup_keyring(), &c, (long long)apr_time_sec(apr_time_now()), NULL);
+    const char *slug = spent ? sk_jstr(spent, "slug") : ((session_args *)ctx)->slug;
+    return sk_signin_access_token(q, apr_pstrcat(q->p, q->cfg->issuer ? q->cfg->issuer : "", "/api/v1/auth/tenants/",
+                                                 slug, NULL),
+                                  SK_PORTAL_AUDIENCE, SK_USER_SCOPE, u, sid, 1);
+}
+
+static sk_db_status create_session(sk_req *q, sk_db *db, const char *ttl, void *ctx, const char **sid)
+{
+    session_args *s = ctx;
+    const char *used = NULL;
+    sk_db_status st;
+    if (s->otc_id && (st = SK_QV(db, "user_otc_use", &used, s->otc_id)) != SK_DB_OK)
+        return st;
+    return SK_QV(db, "user_session_create", sid, sk_jstr(s->user, "id"), sk_jstr(s->user, "tenant_id"),
+                 sk_jstr(s->user, "partner_id"), s->kind, q->ip, q->user_agent, ttl, s->mfa, s->amr);
+}
+
+static int mfa_token_gone(sk_req *q, void *ctx)
+{
+    return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
 }
 
 /* A new session of kind for the account, with its tokens. otc_id: the MFA token this finishes
@@ -164,37 +150,21 @@ static char *access_token(sk_req *q, json_t *u, const char *slug, const char *si
 static int open_session(sk_req *q, sk_db *db, json_t *account, const char *kind, int mfa, json_t *amr,
                         const char *otc_id, sk_audit *a)
 {
-    json_t *u = json_object_get(account, "user");
-    const char *slug = str(json_object_get(account, "tenant"), "slug");
-    const char *ttl = apr_itoa(q->p, sk_config_refresh_ttl(q->cfg));
-    const char *sid = NULL, *digest, *rt, *at, *used = NULL, *amr_text;
-    sk_db_status st = SK_DB_ERROR;
+    session_args args = { json_object_get(account, "user"), sk_jstr(json_object_get(account, "tenant"), "slug"), kind,
+                          mfa ? "true" : "false", dump(q->p, amr), otc_id };
+    sk_signin si = { 0 };
 
-    if (!(rt = sk_refresh_token_new(q->p, &digest)))
-        return sk_fail_unavailable(q);
-    amr_text = dump(q->p, amr);
     json_decref(amr);
-    a->resource_type = "session";
-    if ((st = sk_db_begin(db)) == SK_DB_OK &&
-        (!otc_id || (st = SK_QV(db, "user_otc_use", &used, otc_id)) == SK_DB_OK) &&
-        (st = SK_QV(db, "user_session_create", &sid, str(u, "id"), str(u, "tenant_id"), str(u, "partner_id"),
-                    kind, q->ip, q->user_agent, ttl, mfa ? "true" : "false", amr_text)) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_insert", digest, sid, str(u, "id"), NULL, SK_USER_SCOPE, NULL, ttl)) == SK_DB_OK &&
-        (st = SK_Q(db, "user_logged_in", str(u, "id"))) == SK_DB_OK &&
-        (a->resource_id = sid, st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, slug, sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i,s:O}", "access_token", at, "refresh_token", rt,
-                                              "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg),
-                                              "user", u));
-    }
-    sk_db_rollback(db);
-    if (st == SK_DB_NOTFOUND && otc_id)      /* the MFA token was used meanwhile */
-        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0902) "sign-in could not be recorded: %s",
-                  sk_db_error(db));
-    return sk_fail_unavailable(q);
+    si.user = args.user;
+    si.scope = SK_USER_SCOPE;
+    si.audit = a;
+    si.with_user = 1;
+    si.create = create_session;
+    si.token = access_token;
+    si.gone = otc_id ? mfa_token_gone : NULL;
+    si.log_fail = SKLOGNO(0902) "sign-in could not be recorded";
+    si.ctx = &args;
+    return sk_signin_open(q, db, &si);
 }
 
 int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind, const char *acct_key)
@@ -218,7 +188,7 @@ int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind,
         json_decref(data);
         if (!token || !data_text)
             return sk_fail_unavailable(q);
-        st = SK_QV(db, "user_otc_create", &id, "mfa_login", str(tenant, "id"), str(u, "id"), NULL,
+        st = SK_QV(db, "user_otc_create", &id, "mfa_login", sk_jstr(tenant, "id"), sk_jstr(u, "id"), NULL,
                    sk_sha256_hex(q->p, token), data_text, apr_itoa(q->p, MFA_TOKEN_TTL), q->ip);
         if (st != SK_DB_OK) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0903) "MFA token not stored: %s", sk_db_error(db));
@@ -230,8 +200,8 @@ int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind,
         json_decref(a->details);
         sk_no_store(q);
         return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s,s:s,s:O,s:i,s:s}", "mfa_required", 1, "mfa_token", token,
-                                              "user_id", str(u, "id"), "methods", methods,
-                                              "expires_in", MFA_TOKEN_TTL, "tenant_slug", str(tenant, "slug")));
+                                              "user_id", sk_jstr(u, "id"), "methods", methods,
+                                              "expires_in", MFA_TOKEN_TTL, "tenant_slug", sk_jstr(tenant, "slug")));
     }
     a = sk_user_audit(q, "user.login", "success", u);
     return open_session(q, db, account, kind, 0, json_pack("[s]", "pwd"), NULL, a);
@@ -253,10 +223,10 @@ int sk_api_tenant_login(sk_req *q)
     sk_db_status st;
     int ok;
 
-    if (sk_user_invalid(q, login_fields))
+    if (sk_req_invalid(q, login_fields))
         return OK;
-    email = str(q->body, "email");
-    password = str(q->body, "password");
+    email = sk_jstr(q->body, "email");
+    password = sk_jstr(q->body, "password");
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
     st = SK_QJ(db, "tenant_login_account", &row, slug, email);
@@ -265,7 +235,7 @@ int sk_api_tenant_login(sk_req *q)
     if (st != SK_DB_OK)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, row);
-    tenant_id = str(row, "tenant_id");
+    tenant_id = sk_jstr(row, "tenant_id");
     account = json_object_get(row, "account");
     if (json_is_null(account))
         account = NULL;
@@ -274,7 +244,7 @@ int sk_api_tenant_login(sk_req *q)
     ip_key = apr_pstrcat(q->p, "user-ip:", q->ip, NULL);
     if (sk_user_throttle_check(q, db, acct_key, ip_key, email, tenant_id))
         return OK;
-    hash = account ? str(account, "password_hash") : NULL;
+    hash = account ? sk_jstr(account, "password_hash") : NULL;
     /* one argon2id verification whether or not the account exists */
     ok = sk_password_verify(hash, password) && account;
     if (!ok)
@@ -282,14 +252,15 @@ int sk_api_tenant_login(sk_req *q)
     return sk_user_password_ok(q, db, account, "user", acct_key);
 }
 
-static int has_method(json_t *methods, const char *name)
+json_t *sk_user_tenant(sk_req *q, sk_db *db, const char *slug)
 {
-    size_t i;
-    json_t *m;
-    json_array_foreach(methods, i, m)
-        if (json_is_string(m) && !strcmp(json_string_value(m), name))
-            return 1;
-    return 0;
+    json_t *tenant = NULL;
+    sk_db_status st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
+    if (st == SK_DB_NOTFOUND)
+        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found"), NULL;
+    if (st != SK_DB_OK)
+        return sk_fail_unavailable(q), NULL;
+    return sk_pool_json(q->p, tenant);
 }
 
 int sk_api_tenant_mfa_verify(sk_req *q)
@@ -301,27 +272,23 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_audit *a;
     int good;
 
-    if (sk_user_invalid(q, verify_fields))
+    if (sk_req_invalid(q, verify_fields))
         return OK;
     if (!(db = sk_req_db(q)))
         return sk_fail_unavailable(q);
-    st = SK_QJ(db, "tenant_by_slug", &tenant, slug);
-    if (st == SK_DB_NOTFOUND)
-        return sk_fail(q, HTTP_NOT_FOUND, "Tenant not found");
-    if (st != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    sk_pool_json(q->p, tenant);
+    if (!(tenant = sk_user_tenant(q, db, slug)))
+        return OK;
 
     /* every presentation of a live token counts as an attempt, right or wrong */
-    st = SK_QJ(db, "user_otc_attempt", &tok, "mfa_login", sk_sha256_hex(q->p, str(q->body, "mfa_token")));
+    st = SK_QJ(db, "user_otc_attempt", &tok, "mfa_login", sk_sha256_hex(q->p, sk_jstr(q->body, "mfa_token")));
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return sk_fail_unavailable(q);
     sk_pool_json(q->p, tok);
-    if (st == SK_DB_NOTFOUND || !str(tok, "tenant_id") || strcmp(str(tok, "tenant_id"), str(tenant, "id"))) {
-        audit_fail(q, "user.mfa_verify", "failure", NULL, NULL, str(tenant, "id"), "invalid_mfa_token");
+    if (st == SK_DB_NOTFOUND || !sk_jstr(tok, "tenant_id") || strcmp(sk_jstr(tok, "tenant_id"), sk_jstr(tenant, "id"))) {
+        audit_fail(q, "user.mfa_verify", "failure", NULL, NULL, sk_jstr(tenant, "id"), "invalid_mfa_token");
         return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
     }
-    uid = str(tok, "user_id");
+    uid = sk_jstr(tok, "user_id");
     st = SK_QJ(db, "mfa_login_account", &account, uid);
     if (st == SK_DB_NOTFOUND)
         return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid or expired MFA token");
@@ -330,21 +297,21 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_pool_json(q->p, account);
     u = json_object_get(account, "user");
 
-    code = str(q->body, "code");
-    method = str(q->body, "method");
+    code = sk_jstr(q->body, "code");
+    method = sk_jstr(q->body, "method");
     methods = json_object_get(account, "methods");
-    purpose = apr_pstrcat(q->p, "mfa:", str(tok, "id"), NULL);
+    purpose = apr_pstrcat(q->p, "mfa:", sk_jstr(tok, "id"), NULL);
     if (method && !strcmp(method, "backup_code"))
         method = "backup_codes";
-    if (method && !strcmp(method, "email") && !has_method(methods, "email"))
+    if (method && !strcmp(method, "email") && !sk_jarray_has(methods, "email"))
         return sk_fail(q, HTTP_BAD_REQUEST, "Email MFA is not available");
     if (!method && strlen(code) == 6 && strspn(code, "0123456789") == 6) {
         /* six digits: the authenticator's code first, then the code last mailed for this challenge */
         good = 0;
         method = "totp";
-        if (has_method(methods, "totp"))
+        if (sk_jarray_has(methods, "totp"))
             good = sk_mfa_totp_check(q, db, uid, code);
-        if (good == 0 && has_method(methods, "email")) {
+        if (good == 0 && sk_jarray_has(methods, "email")) {
             method = "email";
             good = sk_mfa_email_check(q, db, uid, purpose, code);
         }
@@ -372,7 +339,7 @@ int sk_api_tenant_mfa_verify(sk_req *q)
         audit_fail(q, "user.mfa_verify", "denied", u, NULL, NULL, "account_disabled");
         return sk_fail(q, HTTP_FORBIDDEN, "Account is disabled");
     }
-    kind = str(json_object_get(tok, "data"), "kind");
+    kind = sk_jstr(json_object_get(tok, "data"), "kind");
     if (!kind || (strcmp(kind, "user") && strcmp(kind, "portal")))
         kind = "user";
     a = sk_user_audit(q, "user.mfa_verify", "success", u);
@@ -380,101 +347,28 @@ int sk_api_tenant_mfa_verify(sk_req *q)
     sk_pool_json(q->p, a->details);
     return open_session(q, db, account, kind, 1,
                         json_pack("[s,s]", "pwd", strcmp(method, "backup_codes") ? "otp" : "backup_code"),
-                        str(tok, "id"), a);
+                        sk_jstr(tok, "id"), a);
 }
 
 int sk_user_refresh(sk_req *q, const char *kind, const char *slug)
 {
-    const char *digest, *rt, *new_digest, *at, *new_id = NULL, *sid;
-    json_t *row = NULL, *u;
-    sk_db *db;
-    sk_audit *a;
-    sk_db_status st;
+    sk_signin_refresh k = {
+        .spend = "user_refresh_spend", .args = { kind, slug }, .nargs = 2,
+        .action = "user.refresh", .actor_type = "user", .actor_by_role = 1, .invalid = "Invalid refresh token",
+        .token = access_token,
+        .log_revoke = SKLOGNO(0904) "session revocation failed",
+        .log_fail = SKLOGNO(0905) "refresh could not be recorded",
+    };
 
-    if (sk_user_invalid(q, refresh_fields))
-        return OK;
-    if (!(db = sk_req_db(q)))
-        return sk_fail_unavailable(q);
-    digest = sk_sha256_hex(q->p, str(q->body, "refresh_token"));
-    if ((st = sk_db_begin(db)) != SK_DB_OK)
-        return sk_fail_unavailable(q);
-    st = SK_QJ(db, "user_refresh_spend", &row, digest, kind, slug);
-    if (st == SK_DB_NOTFOUND) {
-        json_t *reused = NULL;
-        sk_db_rollback(db);
-        if (SK_QJ(db, "refresh_reused", &reused, digest) == SK_DB_OK) {
-            /* a spent token came back: someone holds a copy, so the whole session ends */
-            const char *rsid = apr_pstrdup(q->p, str(reused, "session_id")), *n = NULL;
-            a = sk_req_audit(q, "user.refresh", "denied");
-            a->actor_id = str(reused, "user_id");
-            a->actor_type = "user";
-            a->tenant_id = str(reused, "tenant_id");
-            a->partner_id = str(reused, "partner_id");
-            a->resource_type = "session";
-            a->resource_id = rsid;
-            a->details = json_pack("{s:s}", "reason", "refresh_token_reuse");
-            if (sk_db_begin(db) != SK_DB_OK || SK_QV(db, "session_revoke", &n, rsid, "refresh_token_reuse") != SK_DB_OK ||
-                sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
-                sk_db_rollback(db);
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0904) "session revocation failed: %s",
-                              sk_db_error(db));
-            }
-            json_decref(a->details);
-            json_decref(reused);
-        }
-        return sk_fail(q, HTTP_UNAUTHORIZED, "Invalid refresh token");
-    }
-    if (st != SK_DB_OK) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    sk_pool_json(q->p, row);
-    u = json_object_get(row, "user");
-    sid = str(row, "session_id");
-    if (!(rt = sk_refresh_token_new(q->p, &new_digest))) {
-        sk_db_rollback(db);
-        return sk_fail_unavailable(q);
-    }
-    a = sk_user_audit(q, "user.refresh", "success", u);
-    a->resource_type = "session";
-    a->resource_id = sid;
-    if ((st = SK_QV(db, "refresh_insert", &new_id, new_digest, sid, str(u, "id"), NULL, str(row, "scope"),
-                    str(row, "family_id"), apr_itoa(q->p, sk_config_refresh_ttl(q->cfg)))) == SK_DB_OK &&
-        (st = SK_Q(db, "refresh_link", new_id, str(row, "id"))) == SK_DB_OK &&
-        (st = SK_Q(db, "session_touch", sid)) == SK_DB_OK &&
-        (st = sk_audit_write(db, a)) == SK_DB_OK &&
-        (at = access_token(q, u, str(row, "slug"), sid)) != NULL &&
-        (st = sk_db_commit(db)) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:s,s:i}", "access_token", at, "refresh_token", rt,
-                                              "token_type", "Bearer", "expires_in", sk_config_access_ttl(q->cfg)));
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0905) "refresh could not be recorded: %s",
-                  sk_db_error(db));
-    sk_db_rollback(db);
-    return sk_fail_unavailable(q);
+    return sk_signin_refresh_request(q, &k);
 }
 
 int sk_user_logout(sk_req *q)
 {
-    const char *n = NULL;
     sk_db *db = sk_req_db(q);
-    sk_audit *a;
     if (!q->who->user_id || !q->who->session_id)
         return sk_fail(q, HTTP_FORBIDDEN, "Access denied");
-    if (!db)
-        return sk_fail_unavailable(q);
-    a = sk_req_audit(q, "user.logout", "success");
-    a->resource_type = "session";
-    a->resource_id = q->who->session_id;
-    if (sk_db_begin(db) == SK_DB_OK && SK_QV(db, "session_revoke", &n, q->who->session_id, "logout") == SK_DB_OK &&
-        sk_audit_write(db, a) == SK_DB_OK && sk_db_commit(db) == SK_DB_OK) {
-        sk_no_store(q);
-        return sk_reply(q, HTTP_OK, json_pack("{s:s}", "detail", "Logged out"));
-    }
-    sk_db_rollback(db);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(0906) "logout could not be recorded: %s", sk_db_error(db));
-    return sk_fail_unavailable(q);
+    return sk_signin_logout(q, db, "user.logout", SKLOGNO(0906) "logout could not be recorded");
 }
 
 int sk_api_tenant_refresh(sk_req *q)

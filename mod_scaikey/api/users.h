@@ -45,9 +45,6 @@ int sk_api_me_mfa_email_disable(sk_req *q);
 
 /* ---- shared steps ---- */
 
-/* 1 when the request has been answered (validation errors sent), 0 to go on. */
-int sk_user_invalid(sk_req *q, const sk_field *fields);
-
 /* Sign-in throttling (ScaiKeyLoginThrottle): 0 to go on; otherwise the 429 or 503 was sent. */
 int sk_user_throttle_check(sk_req *q, sk_db *db, const char *acct_key, const char *ip_key,
                            const char *email, const char *tenant_id);
@@ -58,6 +55,8 @@ int sk_user_bad_credentials(sk_req *q, sk_db *db, const char *acct_key, const ch
  * account, an MFA challenge when the user has a second factor or the tenant requires one, or
  * else a new session of kind ("user" or "portal") with its tokens. */
 int sk_user_password_ok(sk_req *q, sk_db *db, json_t *account, const char *kind, const char *acct_key);
+/* The tenant of slug (pool-owned), or NULL after a 404 "Tenant not found" or 503. */
+json_t *sk_user_tenant(sk_req *q, sk_db *db, const char *slug);
 /* Rotates a refresh token of a session of kind (and of the tenant slug, when not NULL). */
 int sk_user_refresh(sk_req *q, const char *kind, const char *slug);
 /* Ends the caller's session. */

@@ -1,12 +1,8 @@
 #include "core/rotation.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <string.h>
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 /* Inside the open transaction; SK_ROTATED or another status (the caller rolls back). */
 static sk_rotation_status run(sk_keyring *kr, sk_db *db, apr_pool_t *p, const sk_rotation_opts *o,
@@ -30,7 +26,7 @@ static sk_rotation_status run(sk_keyring *kr, sk_db *db, apr_pool_t *p, const sk
         goto done;
     }
     /* the key to promote: made now when none was published ahead */
-    if (!str(state, "next") && sk_keyring_store_new(kr, db, p, "next", NULL) != SK_DB_OK)
+    if (!sk_jstr(state, "next") && sk_keyring_store_new(kr, db, p, "next", NULL) != SK_DB_OK)
         goto done;
 
     apr_snprintf(ttl, sizeof(ttl), "%d", o->access_ttl > 0 ? o->access_ttl : 0);
@@ -42,7 +38,7 @@ static sk_rotation_status run(sk_keyring *kr, sk_db *db, apr_pool_t *p, const sk
     if (SK_QV(db, "rotation_promote", &kid, alg) != SK_DB_OK)
         goto done;
     out->current = apr_pstrdup(p, kid);
-    out->previous = str(demoted, "previous") ? apr_pstrdup(p, str(demoted, "previous")) : NULL;
+    out->previous = sk_jstr(demoted, "previous") ? apr_pstrdup(p, sk_jstr(demoted, "previous")) : NULL;
     if (sk_keyring_store_new(kr, db, p, "next", &out->next) != SK_DB_OK)
         goto done;
     rs = SK_ROTATED;

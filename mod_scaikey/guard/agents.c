@@ -10,6 +10,7 @@
 #include "guard/internal.h"
 #include "scaikey.h"
 #include "core/secrets.h"
+#include "core/jsonget.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
@@ -188,16 +189,6 @@ static const char *tool_of(json_t *msg, int *bad)
     return json_string_value(name);
 }
 
-static int allowed(json_t *tools, const char *name)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(tools, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), name))
-            return 1;
-    return 0;
-}
-
 /* Checks every message of a request (one, or a batch): OK, or the refusal, which lists an error
  * for each message refused. A tool outside the agent's list makes it 403, a message that is not
  * JSON-RPC 400, tools that cannot be known (the database was never reached for this agent) 503. */
@@ -230,7 +221,7 @@ static int check_messages(request_rec *r, sk_identity *id, json_t *doc)
             if (status == OK)
                 status = HTTP_SERVICE_UNAVAILABLE;
         }
-        else if (tool && !allowed(id->tools, tool)) {
+        else if (tool && !sk_jarray_has(id->tools, tool)) {
             json_array_append_new(refusals, rpc_error(msg, RPC_TOOL_REFUSED,
                                                       apr_psprintf(r->pool, "tool '%s' is not allowed for this agent",
                                                                    tool),

@@ -11,6 +11,7 @@
 #include "guard/internal.h"
 #include "scaikey.h"
 #include "core/policy.h"
+#include "core/jsonget.h"
 
 #include <mod_auth.h>
 #include <http_request.h>
@@ -124,16 +125,6 @@ static authz_status check_scope(request_rec *r, const char *line, const void *pa
     return AUTHZ_DENIED;
 }
 
-static int in_strings(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), s))
-            return 1;
-    return 0;
-}
-
 static authz_status check_role(request_rec *r, const char *line, const void *parsed)
 {
     const rule *ru = parsed;
@@ -143,7 +134,7 @@ static authz_status check_role(request_rec *r, const char *line, const void *par
     if (!id)
         return answer;
     for (i = 0; i < ru->words->nelts; i++)
-        if (in_strings(id->roles, WORD(ru->words, i)))
+        if (sk_jarray_has(id->roles, WORD(ru->words, i)))
             return AUTHZ_GRANTED;
     note_other(r, "role", ru);
     return AUTHZ_DENIED;

@@ -23,6 +23,7 @@
 #include "core/pooljson.h"
 #include "login/login.h"
 #include "http/validate.h"
+#include "core/jsonget.h"
 
 #include <http_core.h>
 #include <http_protocol.h>
@@ -200,11 +201,6 @@ static const char *error_code(const char *e)
     return *e && c - e <= 64 ? e : "invalid_request";
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 /* One value of a query parameter (decoded); NULL when absent, undecodable or too long. *repeated
  * is set when the name appears more than once. */
 static const char *param(request_rec *r, const char *name, int *repeated)
@@ -260,31 +256,31 @@ static int redeem(request_rec *r, const sk_guard_dir *d, const char *code, const
         goto unavailable;
     /* spent from here on: a refusal commits that */
     sk_sha256(verifier, strlen(verifier), md);
-    challenge = jstr(row, "code_challenge");
-    if (!jstr(row, "redirect_uri") || strcmp(jstr(row, "redirect_uri"), callback_url(r, d)) || !challenge ||
+    challenge = sk_jstr(row, "code_challenge");
+    if (!sk_jstr(row, "redirect_uri") || strcmp(sk_jstr(row, "redirect_uri"), callback_url(r, d)) || !challenge ||
         !sk_ct_streq(challenge, sk_b64url_encode(r->pool, md, sizeof(md))) ||
         !json_is_true(json_object_get(row, "user_live"))) {
         sk_db_commit(db);
         return refuse(r, HTTP_BAD_REQUEST, "invalid_grant", "the authorization code does not belong to this sign-in");
     }
     *user = json_object_get(row, "user");
-    *scope = jstr(row, "scope") ? jstr(row, "scope") : "";
+    *scope = sk_jstr(row, "scope") ? sk_jstr(row, "scope") : "";
     *ttl = (int)json_integer_value(json_object_get(row, "token_lifetime"));
     if (*ttl <= 0)
         *ttl = sk_config_access_ttl(sk_config_get(r->server));
     a.action = "oauth.authorization_code";
     a.result = "success";
-    a.actor_id = jstr(*user, "id");
-    a.actor_email = jstr(*user, "email");
+    a.actor_id = sk_jstr(*user, "id");
+    a.actor_email = sk_jstr(*user, "email");
     a.actor_type = "user";
-    a.tenant_id = jstr(*user, "tenant_id");
-    a.partner_id = jstr(row, "partner_id");
+    a.tenant_id = sk_jstr(*user, "tenant_id");
+    a.partner_id = sk_jstr(row, "partner_id");
     a.resource_type = "session";
     a.ip = r->useragent_ip;
     a.user_agent = apr_table_get(r->headers_in, "User-Agent");
     a.request_id = apr_table_get(r->subprocess_env, "UNIQUE_ID");
     a.details = sk_pool_json(r->pool, json_pack("{s:s,s:s?,s:s}", "client_id", d->login_client, "sso_session_id",
-                                                 jstr(row, "session_id"), "via", "guard"));
+                                                 sk_jstr(row, "session_id"), "via", "guard"));
     if ((st = SK_QV(db, "session_create", sid, a.actor_id, a.tenant_id, a.partner_id, "user", d->login_client,
                     a.ip, a.user_agent, apr_itoa(r->pool, *ttl))) != SK_DB_OK ||
         (st = SK_QV(db, "code_bind_grant", &family, *sid, digest)) != SK_DB_OK ||
@@ -317,7 +313,7 @@ int sk_guard_login_callback(request_rec *r)
     if (!(state = state_of(r, d)))
         return refuse(r, HTTP_BAD_REQUEST, "invalid_request",
                       "the sign-in was not started here or took too long; open the page again");
-    if (!st || !sk_ct_streq(st, jstr(state, "s")))
+    if (!st || !sk_ct_streq(st, sk_jstr(state, "s")))
         return refuse(r, HTTP_BAD_REQUEST, "invalid_request", "state does not match the sign-in started here");
     /* RFC 9207: the answer must come from the issuer this location signs in with */
     if (!iss || strcmp(iss, issuer(r, d)))
@@ -327,24 +323,24 @@ int sk_guard_login_callback(request_rec *r)
                       error_code(err), "the sign-in did not succeed");
     if (!code || !*code)
         return refuse(r, HTTP_BAD_REQUEST, "invalid_request", "code is required");
-    if ((rc = redeem(r, d, code, jstr(state, "v"), &user, &sid, &scope, &ttl)) != OK)
+    if ((rc = redeem(r, d, code, sk_jstr(state, "v"), &user, &sid, &scope, &ttl)) != OK)
         return rc;
 
     c.iss = issuer(r, d);
-    c.sub = jstr(user, "id");
+    c.sub = sk_jstr(user, "id");
     c.aud = d->login_client;
     c.client_id = d->login_client;
     c.scope = scope;
     c.sid = sid;
-    c.tenant_id = jstr(user, "tenant_id");
-    c.email = jstr(user, "email");
+    c.tenant_id = sk_jstr(user, "tenant_id");
+    c.email = sk_jstr(user, "email");
     c.ttl = ttl;
     if (!(jwt = sk_token_issue(r->pool, sk_startup_keyring(), &c, (long long)apr_time_sec(r->request_time), NULL)))
         return refuse(r, HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", "no signing key is available");
     set_cookie(r, cookie_name(r, d, TOKEN_COOKIE), jwt, ttl);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SKLOGNO(0843) "guard sign-in of user %s (session %s)", c.sub, sid);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->headers_out, "Location", ap_construct_url(r->pool, jstr(state, "u"), r));
+    apr_table_setn(r->headers_out, "Location", ap_construct_url(r->pool, sk_jstr(state, "u"), r));
     return HTTP_MOVED_TEMPORARILY;
 }
 

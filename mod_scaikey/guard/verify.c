@@ -19,6 +19,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "http/validate.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_atomic.h>
@@ -30,14 +31,9 @@ APLOG_USE_MODULE(scaikey);
 #define KEY_RELOAD_GAP   apr_time_from_sec(1)      /* forced key reloads for unknown kids */
 #define IN_FLIGHT        64                        /* rechecks running at once in a process */
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static const char *pstr(apr_pool_t *p, json_t *o, const char *k)
 {
-    const char *v = str(o, k);
+    const char *v = sk_jstr(o, k);
     return v ? apr_pstrdup(p, v) : NULL;
 }
 
@@ -142,24 +138,24 @@ static char *identity_dump(const sk_identity *id)
 static sk_identity *identity_load(apr_pool_t *p, json_t *o, const sk_credential *cred)
 {
     sk_identity *id = apr_pcalloc(p, sizeof(*id));
-    const char *k = str(o, "k");
-    if (!k || !str(o, "sub"))
+    const char *k = sk_jstr(o, "k");
+    if (!k || !sk_jstr(o, "sub"))
         return NULL;
     id->kind = !strcmp(k, "jwt") ? SK_CRED_JWT : SK_CRED_APIKEY;
     if (id->kind != cred->kind)
         return NULL;
     id->credential = cred->value;
-    id->sub = str(o, "sub");
-    id->user_id = str(o, "uid");
-    id->tenant_id = str(o, "tid");
-    id->tenant_slug = str(o, "tsl");
-    id->partner_id = str(o, "pid");
-    id->scope = str(o, "scope");
-    id->client_id = str(o, "cid");
-    id->email = str(o, "email");
-    id->agent_id = str(o, "agent");
-    id->key_id = str(o, "key");
-    id->iss = str(o, "iss");
+    id->sub = sk_jstr(o, "sub");
+    id->user_id = sk_jstr(o, "uid");
+    id->tenant_id = sk_jstr(o, "tid");
+    id->tenant_slug = sk_jstr(o, "tsl");
+    id->partner_id = sk_jstr(o, "pid");
+    id->scope = sk_jstr(o, "scope");
+    id->client_id = sk_jstr(o, "cid");
+    id->email = sk_jstr(o, "email");
+    id->agent_id = sk_jstr(o, "agent");
+    id->key_id = sk_jstr(o, "key");
+    id->iss = sk_jstr(o, "iss");
     id->aud = json_object_get(o, "aud");
     id->roles = json_object_get(o, "roles");
     id->groups = json_object_get(o, "groups");
@@ -234,7 +230,7 @@ static sk_guard_status load_context(request_rec *r, sk_db *db, sk_identity *id, 
             *reason = "tenant suspended";
             return SK_GUARD_REFUSED;
         }
-        id->tenant_slug = str(tenant, "slug");
+        id->tenant_slug = sk_jstr(tenant, "slug");
     }
     groups = json_object_get(ctx, "groups");
     id->groups = json_is_array(groups) ? groups : sk_pool_json(r->pool, json_array());
@@ -252,7 +248,7 @@ static sk_guard_status load_context(request_rec *r, sk_db *db, sk_identity *id, 
         id->tools = json_is_array(json_object_get(agent, "allowed_tools"))
                         ? json_object_get(agent, "allowed_tools") : sk_pool_json(r->pool, json_array());
         if (!id->client_id)
-            id->client_id = str(agent, "client_id");
+            id->client_id = sk_jstr(agent, "client_id");
     }
     id->checked = apr_time_now();
     return SK_GUARD_OK;
@@ -325,7 +321,7 @@ static sk_guard_status verify_jwt(request_rec *r, const char *token, json_t **ou
     if (!claims)
         return SK_GUARD_REFUSED;
     sk_pool_json(r->pool, claims);
-    if (!acceptable_issuer(r->pool, cfg, str(claims, "iss"))) {
+    if (!acceptable_issuer(r->pool, cfg, sk_jstr(claims, "iss"))) {
         *reason = "issuer mismatch";
         return SK_GUARD_REFUSED;
     }
@@ -340,18 +336,18 @@ static sk_identity *jwt_identity(apr_pool_t *p, const char *token, json_t *claim
     id->kind = SK_CRED_JWT;
     id->credential = token;
     id->claims = claims;
-    id->sub = str(claims, "sub");
-    if (str(claims, "sid"))
+    id->sub = sk_jstr(claims, "sub");
+    if (sk_jstr(claims, "sid"))
         id->user_id = id->sub;
-    id->tenant_id = str(claims, "tenant_id");
-    id->partner_id = str(claims, "partner_id");
-    id->scope = str(claims, "scope");
-    id->client_id = str(claims, "client_id");
-    id->email = str(claims, "email");
-    id->agent_id = str(claims, "agent_id");
-    id->iss = str(claims, "iss");
+    id->tenant_id = sk_jstr(claims, "tenant_id");
+    id->partner_id = sk_jstr(claims, "partner_id");
+    id->scope = sk_jstr(claims, "scope");
+    id->client_id = sk_jstr(claims, "client_id");
+    id->email = sk_jstr(claims, "email");
+    id->agent_id = sk_jstr(claims, "agent_id");
+    id->iss = sk_jstr(claims, "iss");
     id->aud = json_object_get(claims, "aud");
-    id->roles = role_list(p, str(claims, "role"));
+    id->roles = role_list(p, sk_jstr(claims, "role"));
     id->groups = sk_pool_json(p, json_array());
     id->exp = json_is_number(exp) ? (long long)json_number_value(exp) : 0;
     return id;
@@ -414,14 +410,14 @@ static sk_guard_status check_apikey(request_rec *r, const char *key, sk_identity
     id = apr_pcalloc(r->pool, sizeof(*id));
     id->kind = SK_CRED_APIKEY;
     id->credential = key;
-    id->key_id = str(row, "id");
-    id->sub = str(row, "subject");
-    id->user_id = str(row, "user_id");
-    id->agent_id = str(row, "agent_id");
-    id->tenant_id = str(row, "tenant_id");
-    id->partner_id = str(row, "partner_id");
-    id->email = str(row, "email");
-    id->roles = role_list(r->pool, str(row, "role"));
+    id->key_id = sk_jstr(row, "id");
+    id->sub = sk_jstr(row, "subject");
+    id->user_id = sk_jstr(row, "user_id");
+    id->agent_id = sk_jstr(row, "agent_id");
+    id->tenant_id = sk_jstr(row, "tenant_id");
+    id->partner_id = sk_jstr(row, "partner_id");
+    id->email = sk_jstr(row, "email");
+    id->roles = role_list(r->pool, sk_jstr(row, "role"));
     json_array_foreach(json_object_get(row, "scopes"), i, v)
         if (json_is_string(v))
             scope = scope ? apr_pstrcat(r->pool, scope, " ", json_string_value(v), NULL) : json_string_value(v);

@@ -3,6 +3,7 @@
 #include "scaikey.h"
 #include "core/pooljson.h"
 #include "core/secrets.h"
+#include "core/jsonget.h"
 
 #include <http_protocol.h>
 #include <http_request.h>
@@ -233,6 +234,21 @@ sk_audit *sk_req_audit(sk_req *q, const char *action, const char *result)
         a->actor_type = q->who->actor_type;
         a->tenant_id = q->who->tenant_id;
         a->partner_id = q->who->partner_id;
+    }
+    return a;
+}
+
+sk_audit *sk_req_audit_user(sk_req *q, const char *action, const char *result, json_t *user,
+                            const char *actor_type)
+{
+    sk_audit *a = sk_req_audit(q, action, result);
+    if (user) {
+        const char *role = sk_jstr(user, "role");
+        a->actor_id = sk_jstr(user, "id");
+        a->actor_email = sk_jstr(user, "email");
+        a->actor_type = actor_type ? actor_type : role && strcmp(role, "user") ? "admin" : "user";
+        a->tenant_id = sk_jstr(user, "tenant_id");
+        a->partner_id = sk_jstr(user, "partner_id");
     }
     return a;
 }

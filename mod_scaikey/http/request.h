@@ -44,6 +44,10 @@ const char *sk_req_bearer(sk_req *q, int *present);
 
 /* An audit record pre-filled with the request's IP, user agent, request id and caller. */
 sk_audit *sk_req_audit(sk_req *q, const char *action, const char *result);
+/* The same with user (when not NULL) as the actor: its id, email, tenant and partner; actor_type
+ * NULL: "admin" for any role but "user", else "user". */
+sk_audit *sk_req_audit_user(sk_req *q, const char *action, const char *result, json_t *user,
+                            const char *actor_type);
 
 const char *sk_req_query(sk_req *q, const char *name);
 const char *sk_req_param(sk_req *q, const char *name);

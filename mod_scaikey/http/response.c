@@ -45,6 +45,17 @@ int sk_fail_validation(sk_req *q, json_t *errors)
     return sk_reply(q, HTTP_UNPROCESSABLE_ENTITY, json_pack("{s:o}", "detail", errors));
 }
 
+int sk_req_invalid(sk_req *q, const sk_field *fields)
+{
+    json_t *errs = json_array();
+    if (sk_validate(q->body, fields, errs)) {
+        sk_fail_validation(q, errs);
+        return 1;
+    }
+    json_decref(errs);
+    return 0;
+}
+
 static const char *quote(apr_pool_t *p, const char *s)
 {
     /* RFC 6750 auth-param values are quoted-strings: drop quotes and backslashes */

@@ -4,6 +4,7 @@
 #define SK_HTTP_RESPONSE_H
 
 #include "http/request.h"
+#include "http/validate.h"
 
 /* Sends body (reference stolen) with the status. */
 int sk_reply(sk_req *q, int status, json_t *body);
@@ -13,6 +14,8 @@ int sk_reply_empty(sk_req *q);
 int sk_fail(sk_req *q, int status, const char *detail);
 /* 422 {"detail": [errors...]} (reference stolen). */
 int sk_fail_validation(sk_req *q, json_t *errors);
+/* Validates the request body against fields: 1 when it was refused (the 422 was sent), 0 to go on. */
+int sk_req_invalid(sk_req *q, const sk_field *fields);
 /* 401 for a missing or refused bearer credential, with WWW-Authenticate (RFC 6750). */
 int sk_fail_unauthenticated(sk_req *q, int present, const char *reason);
 /* 503 with Retry-After, for a store that cannot be reached. */

@@ -7,6 +7,7 @@
 #include "login/login.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -14,11 +15,6 @@
 #include <string.h>
 
 APLOG_USE_MODULE(scaikey);
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static const struct {
     const char *scope, *text;
@@ -67,18 +63,18 @@ static int consent_flow(sk_req *q, const char *handle, int post, json_t **tenant
     if (rc < 0)
         return sk_login_error_page(q, *tenant, HTTP_SERVICE_UNAVAILABLE, "Temporarily unavailable",
                                    "Sign-in is not available right now. Please try again shortly."), DONE;
-    if (rc > 0 || !sk_flow_get(*f, "sso") || strcmp(str(sso, "id"), sk_flow_get(*f, "sso")) ||
-        strcmp(str(json_object_get(sso, "user"), "id"), (*f)->user_id))
+    if (rc > 0 || !sk_flow_get(*f, "sso") || strcmp(sk_jstr(sso, "id"), sk_flow_get(*f, "sso")) ||
+        strcmp(sk_jstr(json_object_get(sso, "user"), "id"), (*f)->user_id))
         return sk_login_error_page(q, *tenant, HTTP_FORBIDDEN, "Signed out",
                                    "You are no longer signed in. Return to the application and try again."), DONE;
     if (sk_authz_from_flow(q, *f, az) != OK)
         return DONE;
     /* the consent page speaks for the user's tenant */
-    sk_html_brand(json_object_get(*tenant, "branding"), str(*tenant, "name"), &az->brand);
+    sk_html_brand(json_object_get(*tenant, "branding"), sk_jstr(*tenant, "name"), &az->brand);
     who->user = json_object_get(sso, "user");
-    who->session_id = str(sso, "id");
+    who->session_id = sk_jstr(sso, "id");
     who->auth_time = (long long)json_integer_value(json_object_get(sso, "auth_time"));
-    who->tenant_slug = str(sso, "tenant_slug");
+    who->tenant_slug = sk_jstr(sso, "tenant_slug");
     return OK;
 }
 
@@ -103,9 +99,9 @@ static int render(sk_req *q, sk_flow *f, sk_authz *az, const sk_signin *who, int
     json_array_foreach(list, i, s)
         items = apr_pstrcat(q->p, items, "<li>", sk_html_escape(q->p, scope_text(q->p, json_string_value(s))),
                             "</li>\n", NULL);
-    apr_table_setn(v, "app", str(az->client, "name"));
+    apr_table_setn(v, "app", sk_jstr(az->client, "name"));
     apr_table_setn(v, "scopes", items);
-    apr_table_setn(v, "email", str(who->user, "email"));
+    apr_table_setn(v, "email", sk_jstr(who->user, "email"));
     apr_table_setn(v, "flow", f->handle);
     apr_table_setn(v, "csrf", sk_flow_csrf(q, f));
     if (error)
@@ -128,12 +124,12 @@ int sk_consent_page(sk_req *q)
 static void audit(sk_req *q, sk_authz *az, const sk_signin *who, const char *result)
 {
     sk_audit *a = sk_req_audit(q, "oauth.consent", result);
-    a->actor_id = str(who->user, "id");
-    a->actor_email = str(who->user, "email");
+    a->actor_id = sk_jstr(who->user, "id");
+    a->actor_email = sk_jstr(who->user, "email");
     a->actor_type = "user";
-    a->tenant_id = str(who->user, "tenant_id");
+    a->tenant_id = sk_jstr(who->user, "tenant_id");
     a->resource_type = "application";
-    a->resource_id = str(az->client, "id");
+    a->resource_id = sk_jstr(az->client, "id");
     a->details = sk_pool_json(q->p, json_pack("{s:s,s:s}", "client_id", az->client_id, "scope",
                                               az->scope ? az->scope : ""));
     if (sk_audit_write(sk_req_db(q), a) != SK_DB_OK)
@@ -167,7 +163,7 @@ int sk_consent_submit(sk_req *q)
     if (!(text = json_dumps(scopes, JSON_COMPACT)))
         return sk_html_message(q, HTTP_SERVICE_UNAVAILABLE, &az.brand, "Temporarily unavailable",
                                "Sign-in is not available right now. Please try again shortly.");
-    st = SK_Q(sk_req_db(q), "consent_grant", str(who.user, "id"), str(az.client, "id"), text);
+    st = SK_Q(sk_req_db(q), "consent_grant", sk_jstr(who.user, "id"), sk_jstr(az.client, "id"), text);
     free(text);
     if (st != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(1052) "consent not recorded: %s",

@@ -9,6 +9,7 @@
 #include "core/secrets.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -78,7 +79,7 @@ int sk_flow_create(sk_req *q, json_t *data, const char *tenant_id, const char *u
 
 static const char *pstr(apr_pool_t *p, json_t *o, const char *k)
 {
-    const char *v = json_string_value(json_object_get(o, k));
+    const char *v = sk_jstr(o, k);
     return v ? apr_pstrdup(p, v) : NULL;
 }
 

@@ -17,6 +17,7 @@
 #include "core/throttle.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -25,21 +26,6 @@ APLOG_USE_MODULE(scaikey);
 
 #define MAX_ATTEMPTS 5
 #define MAX_CODE     64
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int has_method(json_t *methods, const char *name)
-{
-    size_t i;
-    json_t *m;
-    json_array_foreach(methods, i, m)
-        if (json_is_string(m) && !strcmp(json_string_value(m), name))
-            return 1;
-    return 0;
-}
 
 static int unavailable(sk_req *q, json_t *tenant)
 {
@@ -65,8 +51,8 @@ static void audit(sk_req *q, const char *result, json_t *user, const char *tenan
 {
     sk_audit *a = sk_req_audit(q, "user.login", result);
     a->actor_type = "user";
-    a->actor_id = str(user, "id");
-    a->actor_email = str(user, "email");
+    a->actor_id = sk_jstr(user, "id");
+    a->actor_email = sk_jstr(user, "email");
     a->tenant_id = tenant_id;
     if (session_id) {
         a->resource_type = "session";
@@ -103,11 +89,11 @@ static int render(sk_req *q, sk_flow *f, json_t *tenant, json_t *methods, int st
                   const char *error)
 {
     apr_table_t *v = apr_table_make(q->p, 8);
-    const char *slug = str(tenant, "slug"), *prompt;
-    int totp = has_method(methods, "totp"), email = has_method(methods, "email");
+    const char *slug = sk_jstr(tenant, "slug"), *prompt;
+    int totp = sk_jarray_has(methods, "totp"), email = sk_jarray_has(methods, "email");
     sk_brand b;
 
-    sk_html_brand(json_object_get(tenant, "branding"), str(tenant, "name"), &b);
+    sk_html_brand(json_object_get(tenant, "branding"), sk_jstr(tenant, "name"), &b);
     prompt = totp && email ? "Enter the code from your authenticator app, a backup code, or a code we email you."
            : totp          ? "Enter the code from your authenticator app, or a backup code."
            : email         ? "We can email you a code to confirm it is you. Enter it below."
@@ -135,25 +121,25 @@ static int render(sk_req *q, sk_flow *f, json_t *tenant, json_t *methods, int st
 int sk_login_second_factor(sk_req *q, sk_flow *f, json_t *tenant, json_t *account)
 {
     json_t *user = json_object_get(account, "user"), *mu, *methods;
-    const char *tenant_id = str(tenant, "id");
+    const char *tenant_id = sk_jstr(tenant, "id");
     sk_db *db = sk_req_db(q);
     int rc;
 
     if (!json_is_true(json_object_get(account, "mfa_required")))
         return SK_LOGIN_CONTINUE;
-    if (!db || !(mu = sk_mfa_email_user(q, db, str(user, "id"), &rc)))
+    if (!db || !(mu = sk_mfa_email_user(q, db, sk_jstr(user, "id"), &rc)))
         return unavailable(q, tenant), DONE;
     methods = json_object_get(mu, "methods");
     if (json_array_size(methods) == 0) {
         /* nothing to answer with (a method the hosted pages do not offer) */
-        sk_login_audit(q, "denied", str(user, "email"), user, tenant_id, "mfa_unavailable", NULL);
+        sk_login_audit(q, "denied", sk_jstr(user, "email"), user, tenant_id, "mfa_unavailable", NULL);
         return sk_login_error_page(q, tenant, HTTP_FORBIDDEN, "MFA required",
                                    "Multi-factor authentication is required for this account, but none of its "
                                    "methods is available on this sign-in page. Contact your administrator."),
                DONE;
     }
-    if (sk_flow_update(q, f, f->tenant_id, str(user, "id"), f->email,
-                       sk_pool_json(q->p, json_pack("{s:s,s:s,s:i}", "stage", "mfa", "mfa_email", str(user, "email"),
+    if (sk_flow_update(q, f, f->tenant_id, sk_jstr(user, "id"), f->email,
+                       sk_pool_json(q->p, json_pack("{s:s,s:s,s:i}", "stage", "mfa", "mfa_email", sk_jstr(user, "email"),
                                                     "mfa_attempts", 0))) != 0)
         return unavailable(q, tenant), DONE;
     audit(q, "success", user, tenant_id,
@@ -201,7 +187,7 @@ int sk_login_mfa_email(sk_req *q)
     if (mfa_flow(q, apr_table_get(q->form, "flow"), 1, &tenant, &f, &mu) != OK)
         return OK;
     methods = json_object_get(mu, "methods");
-    if (!has_method(methods, "email"))
+    if (!sk_jarray_has(methods, "email"))
         return render(q, f, tenant, methods, HTTP_BAD_REQUEST, NULL, "Email verification is not available.");
     switch (sk_mfa_email_send(q, sk_req_db(q), mu, apr_pstrcat(q->p, "flow:", f->id, NULL), &wait)) {
     case SK_MFA_MAIL_SENT:
@@ -223,12 +209,12 @@ static int check_code(sk_req *q, sk_flow *f, json_t *methods, const char *code, 
 {
     sk_db *db = sk_req_db(q);
     int six = strlen(code) == 6 && strspn(code, "0123456789") == 6, rc;
-    if (six && has_method(methods, "totp") && (rc = sk_mfa_totp_check(q, db, f->user_id, code)) != 0)
+    if (six && sk_jarray_has(methods, "totp") && (rc = sk_mfa_totp_check(q, db, f->user_id, code)) != 0)
         return *method = "totp", rc;
-    if (six && has_method(methods, "email") &&
+    if (six && sk_jarray_has(methods, "email") &&
         (rc = sk_mfa_email_check(q, db, f->user_id, apr_pstrcat(q->p, "flow:", f->id, NULL), code)) != 0)
         return *method = "email", rc;
-    if (!six && has_method(methods, "backup_codes") && (rc = sk_mfa_backup_use(q, db, f->user_id, code)) != 0)
+    if (!six && sk_jarray_has(methods, "backup_codes") && (rc = sk_mfa_backup_use(q, db, f->user_id, code)) != 0)
         return *method = "backup_code", rc;
     return 0;
 }
@@ -251,9 +237,9 @@ int sk_login_mfa_submit(sk_req *q)
         return OK;
     if (sk_authz_from_flow(q, f, &az) != OK)
         return OK;
-    sk_html_brand(json_object_get(tenant, "branding"), str(tenant, "name"), &az.brand);
+    sk_html_brand(json_object_get(tenant, "branding"), sk_jstr(tenant, "name"), &az.brand);
     db = sk_req_db(q);
-    tenant_id = str(tenant, "id");
+    tenant_id = sk_jstr(tenant, "id");
     methods = json_object_get(mu, "methods");
     code = apr_table_get(q->form, "code");
     if (!code || !*code || strlen(code) > MAX_CODE)
@@ -293,7 +279,7 @@ int sk_login_mfa_submit(sk_req *q)
         return expired(q, tenant);
     sk_pool_json(q->p, row);
     user = json_object_get(row, "user");
-    if (!str(user, "id") || strcmp(str(user, "id"), f->user_id) || !json_is_true(json_object_get(row, "live")))
+    if (!sk_jstr(user, "id") || strcmp(sk_jstr(user, "id"), f->user_id) || !json_is_true(json_object_get(row, "live")))
         return expired(q, tenant);
     if (sk_db_begin(db) != SK_DB_OK)
         return unavailable(q, tenant);
@@ -302,11 +288,11 @@ int sk_login_mfa_submit(sk_req *q)
         sk_db_rollback(db);
         return expired(q, tenant);
     }
-    if (st != SK_DB_OK || sk_sso_start(q, user, str(row, "partner_id"), az.client_id, &sid, &auth_time) != 0 ||
+    if (st != SK_DB_OK || sk_sso_start(q, user, sk_jstr(row, "partner_id"), az.client_id, &sid, &auth_time) != 0 ||
         SK_QV(db, "sso_mfa_verified", &updated, strcmp(method, "backup_code") ? "[\"pwd\",\"otp\"]"
                                                                                : "[\"pwd\",\"backup_code\"]",
               sid) != SK_DB_OK ||
-        SK_Q(db, "user_logged_in", str(user, "id")) != SK_DB_OK) {
+        SK_Q(db, "user_logged_in", sk_jstr(user, "id")) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(1072) "sign-in could not be recorded: %s",
                       sk_db_error(db));
         sk_db_rollback(db);
@@ -322,6 +308,6 @@ int sk_login_mfa_submit(sk_req *q)
     who.user = user;
     who.session_id = sid;
     who.auth_time = auth_time;
-    who.tenant_slug = str(tenant, "slug");
+    who.tenant_slug = sk_jstr(tenant, "slug");
     return sk_authz_signed_in(q, &az, &who, 1);
 }

@@ -11,6 +11,7 @@
 #include "core/throttle.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -23,11 +24,6 @@ APLOG_USE_MODULE(scaikey);
 #define MAX_EMAIL 320
 #define MAX_PASSWORD 1024
 
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static const char *lower(apr_pool_t *p, const char *s)
 {
     char *l = apr_pstrdup(p, s), *c;
@@ -39,7 +35,7 @@ static const char *lower(apr_pool_t *p, const char *s)
 int sk_login_error_page(sk_req *q, json_t *tenant, int status, const char *title, const char *message)
 {
     sk_brand b;
-    sk_html_brand(tenant ? json_object_get(tenant, "branding") : NULL, tenant ? str(tenant, "name") : NULL, &b);
+    sk_html_brand(tenant ? json_object_get(tenant, "branding") : NULL, tenant ? sk_jstr(tenant, "name") : NULL, &b);
     return sk_html_message(q, status, &b, title, message);
 }
 
@@ -77,8 +73,8 @@ void sk_login_audit(sk_req *q, const char *result, const char *email, json_t *us
     a->actor_type = "user";
     a->tenant_id = tenant_id;
     if (user) {
-        a->actor_id = str(user, "id");
-        a->actor_email = str(user, "email");
+        a->actor_id = sk_jstr(user, "id");
+        a->actor_email = sk_jstr(user, "email");
     }
     if (session_id) {
         a->resource_type = "session";
@@ -113,7 +109,7 @@ int sk_login_render(sk_req *q, sk_flow *f, json_t *tenant, int status, const cha
     const char *email = platform ? f->email : sk_flow_get(f, "login_hint");
     sk_brand b;
 
-    sk_html_brand(json_object_get(tenant, "branding"), str(tenant, "name"), &b);
+    sk_html_brand(json_object_get(tenant, "branding"), sk_jstr(tenant, "name"), &b);
     apr_table_setn(v, "flow", f->handle);
     apr_table_setn(v, "csrf", sk_flow_csrf(q, f));
     apr_table_setn(v, "email", email ? email : "");
@@ -155,7 +151,7 @@ int sk_login_tenant_flow(sk_req *q, const char *handle, json_t **tenant, sk_flow
     if (rc < 0)
         return unavailable_page(q, *tenant), DONE;
     /* a flow goes on only on the pages of the tenant it is bound to */
-    if (rc > 0 || !(*f)->tenant_id || strcmp((*f)->tenant_id, str(*tenant, "id")))
+    if (rc > 0 || !(*f)->tenant_id || strcmp((*f)->tenant_id, sk_jstr(*tenant, "id")))
         return expired_page(q, *tenant), DONE;
     return OK;
 }
@@ -199,10 +195,10 @@ int sk_login_submit(sk_req *q)
     /* the request is checked again before anyone signs in for it */
     if (sk_authz_from_flow(q, f, &az) != OK)
         return OK;
-    sk_html_brand(json_object_get(tenant, "branding"), str(tenant, "name"), &az.brand);
+    sk_html_brand(json_object_get(tenant, "branding"), sk_jstr(tenant, "name"), &az.brand);
 
     platform = az.platform;
-    tenant_id = str(tenant, "id");
+    tenant_id = sk_jstr(tenant, "id");
     email = platform ? f->email : apr_table_get(q->form, "email");
     password = apr_table_get(q->form, "password");
     if (!email || !*email || strlen(email) > MAX_EMAIL || !password || !*password || strlen(password) > MAX_PASSWORD)
@@ -229,7 +225,7 @@ int sk_login_submit(sk_req *q)
     if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
         return unavailable_page(q, tenant);
     sk_pool_json(q->p, row);
-    hash = row ? str(row, "password_hash") : NULL;
+    hash = row ? sk_jstr(row, "password_hash") : NULL;
     /* one argon2id verification whether or not the account exists */
     ok = sk_password_verify(hash, password) && row;
     user = row ? json_object_get(row, "user") : NULL;
@@ -250,8 +246,8 @@ int sk_login_submit(sk_req *q)
 
     if (sk_db_begin(db) != SK_DB_OK)
         return unavailable_page(q, tenant);
-    if (sk_sso_start(q, user, str(row, "partner_id"), az.client_id, &sid, &auth_time) != 0 ||
-        SK_Q(db, "user_logged_in", str(user, "id")) != SK_DB_OK) {
+    if (sk_sso_start(q, user, sk_jstr(row, "partner_id"), az.client_id, &sid, &auth_time) != 0 ||
+        SK_Q(db, "user_logged_in", sk_jstr(user, "id")) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(1042) "sign-in could not be recorded: %s",
                       sk_db_error(db));
         sk_db_rollback(db);
@@ -267,6 +263,6 @@ int sk_login_submit(sk_req *q)
     who.user = user;
     who.session_id = sid;
     who.auth_time = auth_time;
-    who.tenant_slug = str(tenant, "slug");
+    who.tenant_slug = sk_jstr(tenant, "slug");
     return sk_authz_signed_in(q, &az, &who, 1);
 }

@@ -18,6 +18,7 @@
 #include "core/throttle.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -25,11 +26,6 @@
 #include <string.h>
 
 APLOG_USE_MODULE(scaikey);
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int form_error(sk_req *q, int status, const char *error, const char *desc)
 {
@@ -113,7 +109,7 @@ static int render_choice(sk_req *q, sk_flow *f, json_t *tenants, const char *act
     size_t i;
     json_array_foreach(tenants, i, t)
         items = apr_pstrcat(q->p, items, "<li><button type=\"submit\" name=\"tenant\" value=\"",
-                            sk_html_escape(q->p, str(t, "slug")), "\">", sk_html_escape(q->p, str(t, "name")),
+                            sk_html_escape(q->p, sk_jstr(t, "slug")), "\">", sk_html_escape(q->p, sk_jstr(t, "name")),
                             "</button></li>\n", NULL);
     apr_table_setn(v, "email", f->email);
     apr_table_setn(v, "choices", items);
@@ -151,9 +147,9 @@ static int tenants_of(sk_req *q, const char *email, json_t **out)
 
 static int to_tenant(sk_req *q, sk_flow *f, json_t *t)
 {
-    if (sk_flow_update(q, f, str(t, "id"), NULL, f->email, NULL) != 0)
+    if (sk_flow_update(q, f, sk_jstr(t, "id"), NULL, f->email, NULL) != 0)
         return unavailable_page(q);
-    apr_table_setn(q->r->headers_out, "Location", sk_authz_page_url(q, str(t, "slug"), "/login", f->handle));
+    apr_table_setn(q->r->headers_out, "Location", sk_authz_page_url(q, sk_jstr(t, "slug"), "/login", f->handle));
     apr_table_setn(q->r->err_headers_out, "Cache-Control", "no-store");
     q->r->status = HTTP_SEE_OTHER;
     ap_set_content_length(q->r, 0);
@@ -210,7 +206,7 @@ int sk_login_choose_tenant(sk_req *q)
         return unavailable_page(q);
     slug = apr_table_get(q->form, "tenant");
     json_array_foreach(tenants, i, t)
-        if (slug && !strcmp(slug, str(t, "slug")))
+        if (slug && !strcmp(slug, sk_jstr(t, "slug")))
             return to_tenant(q, f, t);
     if (json_array_size(tenants) == 0)
         return render_password(q, f, "password", HTTP_OK, NULL);

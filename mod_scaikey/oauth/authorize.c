@@ -14,6 +14,7 @@
 #include "core/policy.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -28,11 +29,6 @@ APLOG_USE_MODULE(scaikey);
 #define MAX_HINT      320
 #define MAX_CLIENT_ID 128
 #define MAX_URI       2000
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 /* request parameters that must not be repeated (RFC 6749 §3.1) */
 static const char *const SINGLE[] = {
@@ -69,16 +65,6 @@ json_t *sk_scope_list(apr_pool_t *p, const char *scope)
     return out;
 }
 
-static int in_list(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), s))
-            return 1;
-    return 0;
-}
-
 /* Every requested scope must be allowed (duplicates dropped); none requested means all allowed.
  * NULL with *bad on a scope that is not. */
 static const char *granted_scope(apr_pool_t *p, const char *requested, json_t *allowed, const char **bad)
@@ -96,7 +82,7 @@ static const char *granted_scope(apr_pool_t *p, const char *requested, json_t *a
     }
     copy = apr_pstrdup(p, requested);
     for (tok = apr_strtok(copy, " ", &state); tok; tok = apr_strtok(NULL, " ", &state)) {
-        if (!in_list(allowed, tok)) {
+        if (!sk_jarray_has(allowed, tok)) {
             *bad = tok;
             return NULL;
         }
@@ -109,7 +95,7 @@ static const char *granted_scope(apr_pool_t *p, const char *requested, json_t *a
 static int grant_enabled(json_t *client)
 {
     json_t *list = json_object_get(client, "grant_types");
-    return !json_is_array(list) || json_array_size(list) == 0 || in_list(list, "authorization_code");
+    return !json_is_array(list) || json_array_size(list) == 0 || sk_jarray_has(list, "authorization_code");
 }
 
 /* prompt (OIDC Core §3.1.2.1): none, login, consent, select_account; none stands alone */
@@ -229,7 +215,7 @@ static int check_tenant_client(sk_req *q, sk_authz *az)
         if (st != SK_DB_OK)
             return sk_login_error_page(q, NULL, HTTP_SERVICE_UNAVAILABLE, "Temporarily unavailable",
                                        "Sign-in is not available right now. Please try again shortly."), DONE;
-        sk_html_brand(json_object_get(az->tenant, "branding"), str(az->tenant, "name"), &az->brand);
+        sk_html_brand(json_object_get(az->tenant, "branding"), sk_jstr(az->tenant, "name"), &az->brand);
         if (!json_is_true(json_object_get(az->tenant, "live")))
             return sk_login_error_page(q, az->tenant, HTTP_FORBIDDEN, "Sign-in unavailable",
                                        "Sign-in to this organisation is currently disabled."), DONE;
@@ -253,7 +239,7 @@ static int check_tenant_client(sk_req *q, sk_authz *az)
     if (!az->redirect_uri || !*az->redirect_uri)
         return sk_login_error_page(q, az->tenant, HTTP_BAD_REQUEST, "Invalid request",
                                    "The application did not say where to return to (redirect_uri is missing)."), DONE;
-    if (strlen(az->redirect_uri) > MAX_URI || !in_list(json_object_get(az->client, "redirect_uris"), az->redirect_uri))
+    if (strlen(az->redirect_uri) > MAX_URI || !sk_jarray_has(json_object_get(az->client, "redirect_uris"), az->redirect_uri))
         return sk_login_error_page(q, az->tenant, HTTP_BAD_REQUEST, "Invalid redirect URI",
                                    "The address the application asked to return to is not registered for it "
                                    "(redirect_uri mismatch)."), DONE;
@@ -296,7 +282,7 @@ static int needs_consent(sk_req *q, sk_authz *az, json_t *user)
         return 1;
     if (!json_is_true(json_object_get(az->client, "require_consent")))
         return 0;
-    st = SK_QJ(sk_req_db(q), "consent_scopes", &granted, str(user, "id"), str(az->client, "id"));
+    st = SK_QJ(sk_req_db(q), "consent_scopes", &granted, sk_jstr(user, "id"), sk_jstr(az->client, "id"));
     if (st == SK_DB_NOTFOUND)
         return 1;
     if (st != SK_DB_OK)
@@ -304,7 +290,7 @@ static int needs_consent(sk_req *q, sk_authz *az, json_t *user)
     sk_pool_json(q->p, granted);
     want = sk_pool_json(q->p, sk_scope_list(q->p, az->scope));
     json_array_foreach(want, i, v)
-        if (!in_list(granted, json_string_value(v)))
+        if (!sk_jarray_has(granted, json_string_value(v)))
             missing = 1;
     return missing;
 }
@@ -329,9 +315,9 @@ int sk_authz_issue(sk_req *q, sk_authz *az, const sk_signin *who, int via_post)
             return unavailable_page(q, az);
     }
     c.client_id = az->client_id;
-    c.application_id = str(az->client, "id");
-    c.user_id = str(who->user, "id");
-    c.tenant_id = str(who->user, "tenant_id");
+    c.application_id = sk_jstr(az->client, "id");
+    c.user_id = sk_jstr(who->user, "id");
+    c.tenant_id = sk_jstr(who->user, "tenant_id");
     c.session_id = who->session_id;
     c.redirect_uri = az->redirect_uri;
     c.scope = az->scope;
@@ -364,7 +350,7 @@ int sk_authz_signed_in(sk_req *q, sk_authz *az, const sk_signin *who, int via_po
     {
         json_t *patch = sk_pool_json(q->p, json_pack("{s:s,s:s,s:I}", "stage", "consent", "sso",
                                                      who->session_id, "auth_time", (json_int_t)who->auth_time));
-        const char *tenant_id = str(who->user, "tenant_id"), *user_id = str(who->user, "id");
+        const char *tenant_id = sk_jstr(who->user, "tenant_id"), *user_id = sk_jstr(who->user, "id");
         if (!az->flow) {
             json_t *d = sk_pool_json(q->p, authz_json(az));
             json_object_update(d, patch);
@@ -484,8 +470,8 @@ int sk_oauth_authorize(sk_req *q)
     rc = sk_sso_current(q, &sso);
     if (rc < 0)
         return unavailable_page(q, &az);
-    usable = rc == 0 && (az.platform || !strcmp(str(sso, "tenant_id") ? str(sso, "tenant_id") : "",
-                                                 str(az.tenant, "id")));
+    usable = rc == 0 && (az.platform || !strcmp(sk_jstr(sso, "tenant_id") ? sk_jstr(sso, "tenant_id") : "",
+                                                 sk_jstr(az.tenant, "id")));
     if (usable && az.max_age >= 0 &&
         (long long)apr_time_sec(apr_time_now()) - (long long)json_integer_value(json_object_get(sso, "auth_time")) >
             az.max_age)
@@ -495,9 +481,9 @@ int sk_oauth_authorize(sk_req *q)
                   !json_is_true(json_object_get(sso, "mfa_verified"));
     if (usable) {
         who.user = json_object_get(sso, "user");
-        who.session_id = str(sso, "id");
+        who.session_id = sk_jstr(sso, "id");
         who.auth_time = (long long)json_integer_value(json_object_get(sso, "auth_time"));
-        who.tenant_slug = str(sso, "tenant_slug");
+        who.tenant_slug = sk_jstr(sso, "tenant_slug");
     }
     if (has_prompt(q, &az, "none")) {
         if (!usable || stale)
@@ -515,7 +501,7 @@ int sk_oauth_authorize(sk_req *q)
     /* the user signs in: keep the request and show the login page */
     data = sk_pool_json(q->p, authz_json(&az));
     json_object_set_new(data, "stage", json_string("login"));
-    tenant_id = az.platform ? NULL : str(az.tenant, "id");
+    tenant_id = az.platform ? NULL : sk_jstr(az.tenant, "id");
     if (sk_flow_create(q, data, tenant_id, NULL, &az.flow) != 0)
         return unavailable_page(q, &az);
     return redirect(q, HTTP_MOVED_TEMPORARILY,

@@ -8,6 +8,7 @@
 #include "core/policy.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -18,11 +19,6 @@ APLOG_USE_MODULE(scaikey);
 
 #define MAX_CODE_LEN 256
 #define INVALID_CODE "authorization code is invalid, expired or already used"
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 int sk_pkce_valid(const char *s)
 {
@@ -74,13 +70,13 @@ static void code_reused(sk_req *q, sk_db *db, const char *digest)
     }
     sk_pool_json(q->p, row);
     a = sk_req_audit(q, "oauth.code_reuse", "denied");
-    a->actor_id = str(row, "user_id");
+    a->actor_id = sk_jstr(row, "user_id");
     a->actor_type = "user";
-    a->tenant_id = str(row, "tenant_id");
+    a->tenant_id = sk_jstr(row, "tenant_id");
     a->resource_type = "session";
-    a->resource_id = str(row, "grant_session_id");
+    a->resource_id = sk_jstr(row, "grant_session_id");
     a->details = sk_pool_json(q->p, json_pack("{s:s,s:s?,s:I,s:I}", "reason", "authorization_code_reuse",
-                                              "client_id", str(row, "client_id"),
+                                              "client_id", sk_jstr(row, "client_id"),
                                               "sessions_revoked", json_integer_value(json_object_get(row, "sessions")),
                                               "refresh_tokens_revoked",
                                               json_integer_value(json_object_get(row, "refresh_tokens"))));
@@ -120,7 +116,7 @@ static int repeated(sk_req *q, const char *name)
 
 static int is_type(json_t *client, const char *type)
 {
-    const char *t = str(client, "application_type");
+    const char *t = sk_jstr(client, "application_type");
     return t && !strcmp(t, type);
 }
 
@@ -128,7 +124,7 @@ int sk_oauth_code_grant(sk_req *q, const char *slug, json_t *client)
 {
     const char *code = apr_table_get(q->form, "code"), *redirect_uri = apr_table_get(q->form, "redirect_uri");
     const char *verifier = apr_table_get(q->form, "code_verifier"), *resource = apr_table_get(q->form, "resource");
-    const char *client_id = str(client, "client_id"), *digest, *challenge, *sid = NULL, *family = NULL, *scope;
+    const char *client_id = sk_jstr(client, "client_id"), *digest, *challenge, *sid = NULL, *family = NULL, *scope;
     json_t *row = NULL, *user;
     sk_grant_ctx g = { 0 };
     sk_audit *a;
@@ -181,12 +177,12 @@ int sk_oauth_code_grant(sk_req *q, const char *slug, json_t *client)
 
     /* from here on the code is spent, whatever the outcome */
     user = json_object_get(row, "user");
-    if (slug && (!str(row, "tenant_id") || !str(client, "url_tenant_id") ||
-                 strcmp(str(row, "tenant_id"), str(client, "url_tenant_id"))))
+    if (slug && (!sk_jstr(row, "tenant_id") || !sk_jstr(client, "url_tenant_id") ||
+                 strcmp(sk_jstr(row, "tenant_id"), sk_jstr(client, "url_tenant_id"))))
         return refuse_spent(q, db, "authorization code was issued for another tenant");
-    if (strcmp(redirect_uri, str(row, "redirect_uri") ? str(row, "redirect_uri") : ""))
+    if (strcmp(redirect_uri, sk_jstr(row, "redirect_uri") ? sk_jstr(row, "redirect_uri") : ""))
         return refuse_spent(q, db, "redirect_uri differs from the one of the authorization request");
-    challenge = str(row, "code_challenge");
+    challenge = sk_jstr(row, "code_challenge");
     if (challenge) {
         if (!verifier)
             return refuse_spent(q, db, "code_verifier is required");
@@ -199,10 +195,10 @@ int sk_oauth_code_grant(sk_req *q, const char *slug, json_t *client)
         return refuse_spent(q, db, "public clients must use PKCE");
     if (!json_is_true(json_object_get(row, "user_live")))
         return refuse_spent(q, db, "the account is not active");
-    if (resource && str(row, "resource") && strcmp(resource, str(row, "resource")))
+    if (resource && sk_jstr(row, "resource") && strcmp(resource, sk_jstr(row, "resource")))
         return refuse_spent(q, db, "resource differs from the one of the authorization request");
 
-    scope = str(row, "scope");
+    scope = sk_jstr(row, "scope");
     with_refresh = is_type(client, "WEB") || is_type(client, "NATIVE") || sk_scope_has(scope, "offline_access");
     ttl = (int)json_integer_value(json_object_get(row, "token_lifetime"));
     if (ttl <= 0)
@@ -212,16 +208,12 @@ int sk_oauth_code_grant(sk_req *q, const char *slug, json_t *client)
         refresh_ttl = sk_config_refresh_ttl(q->cfg);
     secs = with_refresh && refresh_ttl > ttl ? refresh_ttl : ttl;
 
-    a = sk_req_audit(q, "oauth.authorization_code", "success");
-    a->actor_id = str(user, "id");
-    a->actor_email = str(user, "email");
-    a->actor_type = "user";
-    a->tenant_id = str(user, "tenant_id");
-    a->partner_id = str(row, "partner_id");
+    a = sk_req_audit_user(q, "oauth.authorization_code", "success", user, "user");
+    a->partner_id = sk_jstr(row, "partner_id");
     a->resource_type = "session";
     a->details = sk_pool_json(q->p, json_pack("{s:s,s:s?}", "client_id", client_id, "sso_session_id",
-                                              str(row, "session_id")));
-    if ((st = SK_QV(db, "session_create", &sid, str(user, "id"), str(user, "tenant_id"), str(row, "partner_id"),
+                                              sk_jstr(row, "session_id")));
+    if ((st = SK_QV(db, "session_create", &sid, sk_jstr(user, "id"), sk_jstr(user, "tenant_id"), sk_jstr(row, "partner_id"),
                     "user", client_id, q->ip, q->user_agent, apr_itoa(q->p, secs))) != SK_DB_OK ||
         (st = SK_QV(db, "code_bind_grant", &family, sid, digest)) != SK_DB_OK ||
         (a->resource_id = sid, st = sk_audit_write(db, a)) != SK_DB_OK ||
@@ -237,9 +229,9 @@ int sk_oauth_code_grant(sk_req *q, const char *slug, json_t *client)
     g.user = user;
     g.session_id = sid;
     g.scope = scope ? scope : "";
-    g.nonce = str(row, "nonce");
+    g.nonce = sk_jstr(row, "nonce");
     g.auth_time = (long long)json_integer_value(json_object_get(row, "auth_time"));
-    g.resource = resource ? resource : str(row, "resource");
+    g.resource = resource ? resource : sk_jstr(row, "resource");
     g.family_id = family;
     g.with_refresh = with_refresh;
     return sk_oauth_issue(q, &g);

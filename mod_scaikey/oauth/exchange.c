@@ -11,6 +11,7 @@
 #include "http/response.h"
 #include "core/pooljson.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -19,11 +20,6 @@ APLOG_USE_MODULE(scaikey);
 
 #define TT_ACCESS "urn:ietf:params:oauth:token-type:access_token"
 #define TT_JWT    "urn:ietf:params:oauth:token-type:jwt"
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int count_cb(void *rec, const char *key, const char *value)
 {
@@ -71,7 +67,7 @@ int sk_oauth_exchange_grant(sk_req *q, const char *slug, json_t *client)
     const char *actor = apr_table_get(f, "actor_token"), *actor_type = apr_table_get(f, "actor_token_type");
     const char *requested_type = apr_table_get(f, "requested_token_type"), *requested = apr_table_get(f, "scope");
     const char *resource = apr_table_get(f, "resource"), *audience = apr_table_get(f, "audience");
-    const char *type = str(client, "application_type"), *scope;
+    const char *type = sk_jstr(client, "application_type"), *scope;
     sk_principal *sub = NULL, *act_by = NULL;
     json_t *act, *prior, *extra;
     sk_grant_ctx g = { 0 };
@@ -79,7 +75,7 @@ int sk_oauth_exchange_grant(sk_req *q, const char *slug, json_t *client)
     sk_audit *a;
     int i;
 
-    if (strcmp(str(client, "kind"), "app") || !type || (strcmp(type, "WEB") && strcmp(type, "SERVICE")) ||
+    if (strcmp(sk_jstr(client, "kind"), "app") || !type || (strcmp(type, "WEB") && strcmp(type, "SERVICE")) ||
         !json_is_true(json_object_get(client, "token_exchange_allowed")))
         return sk_oauth_error(q, HTTP_BAD_REQUEST, "unauthorized_client",
                               "token exchange is not allowed for this client");
@@ -120,7 +116,7 @@ int sk_oauth_exchange_grant(sk_req *q, const char *slug, json_t *client)
     }
 
     act = sk_pool_json(q->p, json_object());
-    json_object_set_new(act, "sub", json_string(act_by ? str(act_by->claims, "sub") : str(client, "client_id")));
+    json_object_set_new(act, "sub", json_string(act_by ? sk_jstr(act_by->claims, "sub") : sk_jstr(client, "client_id")));
     prior = json_object_get(sub->claims, "act");
     if (json_is_object(prior))
         json_object_set(act, "act", prior);
@@ -139,7 +135,7 @@ int sk_oauth_exchange_grant(sk_req *q, const char *slug, json_t *client)
         for (i = 0; carried[i]; i++)
             if (json_object_get(sub->claims, carried[i]))
                 json_object_set(extra, carried[i], json_object_get(sub->claims, carried[i]));
-        o.sub = str(sub->claims, "sub");
+        o.sub = sk_jstr(sub->claims, "sub");
         o.extra = extra;
     }
     o.no_id_token = 1;
@@ -147,14 +143,14 @@ int sk_oauth_exchange_grant(sk_req *q, const char *slug, json_t *client)
     o.issued_token_type = TT_ACCESS;
 
     a = sk_req_audit(q, "oauth.token_exchange", "success");
-    a->actor_id = str(client, "client_id");
+    a->actor_id = sk_jstr(client, "client_id");
     a->actor_type = "service";
     a->tenant_id = sub->tenant_id;
     a->partner_id = sub->partner_id;
     a->resource_type = sub->user ? "user" : "client";
-    a->resource_id = str(sub->claims, "sub");
+    a->resource_id = sk_jstr(sub->claims, "sub");
     a->details = sk_pool_json(q->p, json_pack("{s:s,s:s?,s:s?}", "scope", scope, "audience", g.resource,
-                                              "actor", act_by ? str(act_by->claims, "sub") : NULL));
+                                              "actor", act_by ? sk_jstr(act_by->claims, "sub") : NULL));
     o.audit = a;
     return sk_oauth_issue_ex(q, &g, &o);
 }

@@ -17,6 +17,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -24,11 +25,6 @@
 APLOG_USE_MODULE(scaikey);
 
 #define MAX_TOKEN_LEN SK_JWT_MAX_LEN
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int form_error(sk_req *q, int status, const char *error, const char *desc)
 {
@@ -110,7 +106,7 @@ static int introspect_refresh(sk_req *q, json_t *client, const char *token, int 
     if (strlen(token) > 512)
         return OK;
     st = SK_QJ(sk_req_db(q), "oauth_refresh_introspect", &row, sk_sha256_hex(q->p, token),
-               str(client, "client_id"));
+               sk_jstr(client, "client_id"));
     if (st == SK_DB_NOTFOUND)
         return OK;
     *answered = 1;
@@ -121,8 +117,8 @@ static int introspect_refresh(sk_req *q, json_t *client, const char *token, int 
         return inactive(q);
     sk_no_store(q);
     return sk_reply(q, HTTP_OK, json_pack("{s:b,s:s?,s:s?,s:s?,s:O,s:O}", "active", 1,
-                                          "scope", str(row, "scope"), "client_id", str(row, "client_id"),
-                                          "sub", str(row, "sub"), "exp", json_object_get(row, "exp"),
+                                          "scope", sk_jstr(row, "scope"), "client_id", sk_jstr(row, "client_id"),
+                                          "sub", sk_jstr(row, "sub"), "exp", json_object_get(row, "exp"),
                                           "iat", json_object_get(row, "iat")));
 }
 
@@ -169,10 +165,10 @@ static int revoked(sk_req *q)
 static void audit(sk_req *q, sk_db *db, json_t *client, const char *what, const char *id)
 {
     sk_audit *a = sk_req_audit(q, "oauth.revoke", "success");
-    a->actor_id = str(client, "client_id");
+    a->actor_id = sk_jstr(client, "client_id");
     a->actor_type = "service";
-    a->tenant_id = str(client, "url_tenant_id") ? str(client, "url_tenant_id") : str(client, "tenant_id");
-    a->partner_id = str(client, "partner_id");
+    a->tenant_id = sk_jstr(client, "url_tenant_id") ? sk_jstr(client, "url_tenant_id") : sk_jstr(client, "tenant_id");
+    a->partner_id = sk_jstr(client, "partner_id");
     a->resource_type = what;
     a->resource_id = id;
     if (sk_audit_write(db, a) != SK_DB_OK)
@@ -187,7 +183,7 @@ static int revoke_refresh(sk_req *q, sk_db *db, json_t *client, const char *toke
     sk_db_status st;
     if (strlen(token) > 512)
         return 0;
-    st = SK_QV(db, "oauth_refresh_revoke", &n, sk_sha256_hex(q->p, token), str(client, "client_id"));
+    st = SK_QV(db, "oauth_refresh_revoke", &n, sk_sha256_hex(q->p, token), sk_jstr(client, "client_id"));
     if (st == SK_DB_NOTFOUND)
         return 0;
     if (st != SK_DB_OK)
@@ -210,12 +206,12 @@ static int revoke_access(sk_req *q, sk_db *db, const char *slug, json_t *client,
         return 0;     /* invalid or already expired: nothing to do */
     sk_pool_json(q->p, claims);
     /* RFC 7009 §2.1: only the client the token was issued to may revoke it */
-    if (!str(claims, "client_id") || strcmp(str(claims, "client_id"), str(client, "client_id")))
+    if (!sk_jstr(claims, "client_id") || strcmp(sk_jstr(claims, "client_id"), sk_jstr(client, "client_id")))
         return 0;
-    sid = str(claims, "sid");
-    jti = str(claims, "jti");
+    sid = sk_jstr(claims, "sid");
+    jti = sk_jstr(claims, "jti");
     if (sid) {
-        st = SK_QV(db, "oauth_session_end", &n, sid, str(claims, "sub"));
+        st = SK_QV(db, "oauth_session_end", &n, sid, sk_jstr(claims, "sub"));
         if (st != SK_DB_OK && st != SK_DB_NOTFOUND)
             return -1;
         audit(q, db, client, "session", sid);

@@ -8,16 +8,12 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
 
 APLOG_USE_MODULE(scaikey);
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static void set_str(json_t *o, const char *k, const char *v)
 {
@@ -50,8 +46,8 @@ static json_t *user_groups(sk_req *q, const char *user_id)
 void sk_oauth_user_claims(sk_req *q, json_t *out, json_t *user, const char *scope)
 {
     if (sk_scope_has(scope, "profile")) {
-        const char *first = str(user, "first_name"), *last = str(user, "last_name");
-        const char *name = str(user, "display_name");
+        const char *first = sk_jstr(user, "first_name"), *last = sk_jstr(user, "last_name");
+        const char *name = sk_jstr(user, "display_name");
         if (!name || !*name) {
             if (first && *first && last && *last)
                 name = apr_pstrcat(q->p, first, " ", last, NULL);
@@ -61,15 +57,15 @@ void sk_oauth_user_claims(sk_req *q, json_t *out, json_t *user, const char *scop
         set_str(out, "name", name);
         set_str(out, "given_name", first);
         set_str(out, "family_name", last);
-        set_str(out, "preferred_username", str(user, "email"));
+        set_str(out, "preferred_username", sk_jstr(user, "email"));
     }
-    if (sk_scope_has(scope, "email") && str(user, "email")) {
-        set_str(out, "email", str(user, "email"));
+    if (sk_scope_has(scope, "email") && sk_jstr(user, "email")) {
+        set_str(out, "email", sk_jstr(user, "email"));
         json_object_set_new(out, "email_verified",
                             json_boolean(json_is_true(json_object_get(user, "email_verified"))));
     }
-    if (sk_scope_has(scope, "groups") && str(user, "id"))
-        json_object_set_new(out, "groups", user_groups(q, str(user, "id")));
+    if (sk_scope_has(scope, "groups") && sk_jstr(user, "id"))
+        json_object_set_new(out, "groups", user_groups(q, sk_jstr(user, "id")));
 }
 
 static char *id_token(sk_req *q, const sk_grant_ctx *g, const char *iss, const char *at, long long now,
@@ -82,9 +78,9 @@ static char *id_token(sk_req *q, const sk_grant_ctx *g, const char *iss, const c
         return NULL;
     c = json_object();
     set_str(c, "iss", iss);
-    set_str(c, "sub", str(g->user, "id"));
-    set_str(c, "aud", str(g->client, "client_id"));
-    set_str(c, "azp", str(g->client, "client_id"));
+    set_str(c, "sub", sk_jstr(g->user, "id"));
+    set_str(c, "aud", sk_jstr(g->client, "client_id"));
+    set_str(c, "azp", sk_jstr(g->client, "client_id"));
     json_object_set_new(c, "iat", json_integer(now));
     json_object_set_new(c, "exp", json_integer(now + ttl));
     if (g->auth_time > 0)
@@ -92,7 +88,7 @@ static char *id_token(sk_req *q, const sk_grant_ctx *g, const char *iss, const c
     set_str(c, "nonce", g->nonce);
     set_str(c, "sid", g->session_id);
     set_str(c, "at_hash", at_hash(q->p, at));
-    set_str(c, "tenant_id", str(g->user, "tenant_id"));
+    set_str(c, "tenant_id", sk_jstr(g->user, "tenant_id"));
     sk_oauth_user_claims(q, c, g->user, g->scope);
     jwt = sk_jwt_sign(q->p, k, c, NULL);
     json_decref(c);
@@ -113,8 +109,8 @@ int sk_oauth_issue_ex(sk_req *q, const sk_grant_ctx *g, const sk_issue_opts *o)
 {
     static const sk_issue_opts none = { 0 };
     long long now = (long long)apr_time_sec(apr_time_now());
-    const char *iss = sk_oauth_issuer(q, g->slug), *client_id = str(g->client, "client_id");
-    const char *at, *idt = NULL, *rt = NULL, *digest, *app_scope = str(g->client, "scope");
+    const char *iss = sk_oauth_issuer(q, g->slug), *client_id = sk_jstr(g->client, "client_id");
+    const char *at, *idt = NULL, *rt = NULL, *digest, *app_scope = sk_jstr(g->client, "scope");
     sk_token_claims c = { 0 };
     json_t *extra, *body;
     sk_db *db = sk_req_db(q);
@@ -147,22 +143,22 @@ int sk_oauth_issue_ex(sk_req *q, const sk_grant_ctx *g, const sk_issue_opts *o)
     c.ttl = ttl;
     c.extra = extra;
     if (g->user) {
-        const char *role = str(g->user, "role");
-        c.sub = str(g->user, "id");
+        const char *role = sk_jstr(g->user, "role");
+        c.sub = sk_jstr(g->user, "id");
         c.sid = g->session_id;
-        c.tenant_id = str(g->user, "tenant_id");
-        c.partner_id = str(g->user, "partner_id");
+        c.tenant_id = sk_jstr(g->user, "tenant_id");
+        c.partner_id = sk_jstr(g->user, "partner_id");
         c.role = (role && strcmp(role, "user")) ? role : NULL;
         if (sk_scope_has(c.scope, "email"))
-            c.email = str(g->user, "email");
+            c.email = sk_jstr(g->user, "email");
     }
     else {
         c.sub = o->sub ? o->sub : client_id;
         c.sid = g->session_id;
         if (!json_object_get(extra, "tenant_id"))
-            c.tenant_id = g->slug ? str(g->client, "url_tenant_id") : NULL;
+            c.tenant_id = g->slug ? sk_jstr(g->client, "url_tenant_id") : NULL;
         if (!json_object_get(extra, "partner_id"))
-            c.partner_id = str(g->client, "partner_id");
+            c.partner_id = sk_jstr(g->client, "partner_id");
     }
     if (!(at = sk_token_issue(q->p, sk_startup_keyring(), &c, now, NULL))) {
         if (o->spent_id && db)
@@ -182,7 +178,7 @@ int sk_oauth_issue_ex(sk_req *q, const sk_grant_ctx *g, const sk_issue_opts *o)
             return fail(q, o, "store");
         if (!(rt = sk_refresh_token_new(q->p, &digest)))
             return fail(q, o, "random");
-        if (SK_QV(db, "refresh_insert", &new_id, digest, g->session_id, str(g->user, "id"), client_id,
+        if (SK_QV(db, "refresh_insert", &new_id, digest, g->session_id, sk_jstr(g->user, "id"), client_id,
                   o->refresh_scope ? o->refresh_scope : c.scope, g->family_id,
                   apr_itoa(q->p, refresh_ttl)) != SK_DB_OK)
             return fail(q, o, "refresh token");

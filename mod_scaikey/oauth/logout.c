@@ -17,17 +17,13 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <string.h>
 
 APLOG_USE_MODULE(scaikey);
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 static int form_error(sk_req *q, int status, const char *error, const char *desc)
 {
@@ -39,16 +35,6 @@ static const char *param(sk_req *q, const char *name)
 {
     const char *v = q->form ? apr_table_get(q->form, name) : NULL;
     return v ? v : sk_req_query(q, name);
-}
-
-static int in_list(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-        if (json_is_string(v) && !strcmp(json_string_value(v), s))
-            return 1;
-    return 0;
 }
 
 /* The client an ID token was issued to (its aud), when it verifies and is this flavour's. */
@@ -64,7 +50,7 @@ static const char *hint_client(sk_req *q, const char *slug, const char *hint)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, q->r, SKLOGNO(1061) "id_token_hint refused: %s", reason);
         return NULL;
     }
-    iss = str(claims, "iss");
+    iss = sk_jstr(claims, "iss");
     if (!iss || strcmp(iss, sk_oauth_issuer(q, slug)))
         return NULL;
     aud = json_object_get(claims, "aud");
@@ -120,7 +106,7 @@ int sk_oauth_logout(sk_req *q)
         if (st != SK_DB_OK && st != SK_DB_NOTFOUND && st != SK_DB_INVALID)
             return sk_login_error_page(q, tenant, HTTP_SERVICE_UNAVAILABLE, "Temporarily unavailable",
                                        "Signing out is not available right now. Please try again shortly.");
-        if (st != SK_DB_OK || !in_list(json_object_get(client, "post_logout_redirect_uris"), uri))
+        if (st != SK_DB_OK || !sk_jarray_has(json_object_get(client, "post_logout_redirect_uris"), uri))
             return sk_login_error_page(q, tenant, HTTP_BAD_REQUEST, "Invalid redirect URI",
                                        "The address to return to after signing out is not registered for this "
                                        "application (post_logout_redirect_uri).");
@@ -131,10 +117,10 @@ int sk_oauth_logout(sk_req *q)
                                    "Signing out is not available right now. Please try again shortly.");
     if (ended) {
         a = sk_req_audit(q, "user.logout", "success");
-        a->actor_id = str(user, "id");
-        a->actor_email = str(user, "email");
+        a->actor_id = sk_jstr(user, "id");
+        a->actor_email = sk_jstr(user, "email");
         a->actor_type = "user";
-        a->tenant_id = str(user, "tenant_id");
+        a->tenant_id = sk_jstr(user, "tenant_id");
         a->resource_type = "session";
         a->resource_id = ended;
         if (cid)

@@ -16,6 +16,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -24,11 +25,6 @@ APLOG_USE_MODULE(scaikey);
 
 #define MAX_REFRESH_LEN 512
 #define INVALID_REFRESH "refresh token is invalid, expired or revoked"
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 /* a spent token came back: end its family and session, and record it */
 static void reused(sk_req *q, sk_db *db, const char *digest)
@@ -43,14 +39,14 @@ static void reused(sk_req *q, sk_db *db, const char *digest)
     }
     sk_pool_json(q->p, row);
     a = sk_req_audit(q, "oauth.refresh", "denied");
-    a->actor_id = str(row, "user_id");
+    a->actor_id = sk_jstr(row, "user_id");
     a->actor_type = "user";
-    a->tenant_id = str(row, "tenant_id");
-    a->partner_id = str(row, "partner_id");
+    a->tenant_id = sk_jstr(row, "tenant_id");
+    a->partner_id = sk_jstr(row, "partner_id");
     a->resource_type = "session";
-    a->resource_id = str(row, "session_id");
+    a->resource_id = sk_jstr(row, "session_id");
     a->details = sk_pool_json(q->p, json_pack("{s:s,s:s?}", "reason", "refresh_token_reuse",
-                                              "client_id", str(row, "client_id")));
+                                              "client_id", sk_jstr(row, "client_id")));
     if (sk_audit_write(db, a) != SK_DB_OK || sk_db_commit(db) != SK_DB_OK) {
         sk_db_rollback(db);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(2111) "refresh family revocation failed: %s",
@@ -62,7 +58,7 @@ int sk_oauth_refresh_grant(sk_req *q, const char *slug, json_t *client)
 {
     const char *rt = apr_table_get(q->form, "refresh_token"), *requested = apr_table_get(q->form, "scope");
     const char *resource = apr_table_get(q->form, "resource"), *digest, *scope, *user_tenant;
-    const char *client_id = str(client, "client_id");
+    const char *client_id = sk_jstr(client, "client_id");
     json_t *row = NULL, *user;
     sk_grant_ctx g = { 0 };
     sk_issue_opts o = { 0 };
@@ -98,13 +94,13 @@ int sk_oauth_refresh_grant(sk_req *q, const char *slug, json_t *client)
     sk_pool_json(q->p, row);
     user = json_object_get(row, "user");
     /* a tenant's endpoints serve that tenant's people only (a PARTNER app is shared by tenants) */
-    user_tenant = str(user, "tenant_id");
-    if (slug && (!user_tenant || strcmp(user_tenant, str(client, "url_tenant_id")))) {
+    user_tenant = sk_jstr(user, "tenant_id");
+    if (slug && (!user_tenant || strcmp(user_tenant, sk_jstr(client, "url_tenant_id")))) {
         sk_db_rollback(db);
         return sk_oauth_error(q, HTTP_BAD_REQUEST, "invalid_grant", INVALID_REFRESH);
     }
     /* RFC 6749 §6: a narrower scope may be asked for; the new refresh token keeps the original */
-    scope = str(row, "scope");
+    scope = sk_jstr(row, "scope");
     if (requested && *requested) {
         if (!sk_oauth_scope_subset(q->p, requested, scope)) {
             sk_db_rollback(db);
@@ -117,25 +113,20 @@ int sk_oauth_refresh_grant(sk_req *q, const char *slug, json_t *client)
     g.slug = slug;
     g.client = client;
     g.user = user;
-    g.session_id = str(row, "session_id");
+    g.session_id = sk_jstr(row, "session_id");
     g.scope = scope;
     g.auth_time = (long long)json_integer_value(json_object_get(row, "auth_time"));
     g.resource = resource;
-    g.family_id = str(row, "family_id");
+    g.family_id = sk_jstr(row, "family_id");
     g.with_refresh = 1;
 
-    a = sk_req_audit(q, "oauth.refresh", "success");
-    a->actor_id = str(user, "id");
-    a->actor_email = str(user, "email");
-    a->actor_type = "user";
-    a->tenant_id = str(user, "tenant_id");
-    a->partner_id = str(user, "partner_id");
+    a = sk_req_audit_user(q, "oauth.refresh", "success", user, "user");
     a->resource_type = "session";
     a->resource_id = g.session_id;
     a->details = sk_pool_json(q->p, json_pack("{s:s}", "client_id", client_id));
 
-    o.spent_id = str(row, "id");
-    o.refresh_scope = str(row, "scope");
+    o.spent_id = sk_jstr(row, "id");
+    o.refresh_scope = sk_jstr(row, "scope");
     o.audit = a;
     return sk_oauth_issue_ex(q, &g, &o);
 }

@@ -8,6 +8,7 @@
 #include "core/pooljson.h"
 #include "startup.h"
 #include "scaikey.h"
+#include "core/jsonget.h"
 
 #include <apr_strings.h>
 #include <apr_base64.h>
@@ -20,11 +21,6 @@ const sk_flavour sk_flavour_platform = { 0 };
 const sk_flavour sk_flavour_tenant = { 1 };
 
 #define MAX_SCOPE_LEN 2048
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
 
 int sk_oauth_error(sk_req *q, int status, const char *error, const char *description)
 {
@@ -99,7 +95,7 @@ sk_auth_status sk_oauth_principal(sk_req *q, const char *slug, const char *token
 
 int sk_oauth_public_client(json_t *client)
 {
-    const char *type = str(client, "application_type");
+    const char *type = sk_jstr(client, "application_type");
     return type && (!strcmp(type, "SPA") || !strcmp(type, "NATIVE"));
 }
 
@@ -167,7 +163,7 @@ int sk_oauth_client_auth(sk_req *q, const char *slug, int allow_public, json_t *
     sk_pool_json(q->p, c);
     if (st != SK_DB_OK || !json_is_true(json_object_get(c, "live")))
         return invalid_client(q, "client authentication failed"), DONE;
-    if (sk_oauth_public_client(c) && !str(c, "secret_hash")) {
+    if (sk_oauth_public_client(c) && !sk_jstr(c, "secret_hash")) {
         /* a public client identifies itself (auth method "none"); it has no secret to send */
         if (!allow_public || (secret && *secret))
             return invalid_client(q, "client authentication failed"), DONE;
@@ -175,8 +171,8 @@ int sk_oauth_client_auth(sk_req *q, const char *slug, int allow_public, json_t *
         return OK;
     }
     /* unknown client, wrong secret, secret missing: one answer; the digest compare is constant-time */
-    if (!str(c, "secret_hash") || !secret ||
-        !sk_ct_streq(sk_sha256_hex(q->p, secret), str(c, "secret_hash")))
+    if (!sk_jstr(c, "secret_hash") || !secret ||
+        !sk_ct_streq(sk_sha256_hex(q->p, secret), sk_jstr(c, "secret_hash")))
         return invalid_client(q, "client authentication failed"), DONE;
     *client = c;
     return OK;
@@ -214,8 +210,8 @@ static const char *grant_scope(sk_req *q, const char *requested, json_t *allowed
 static int client_credentials_grant(sk_req *q, const char *slug, json_t *client)
 {
     const char *requested = apr_table_get(q->form, "scope"), *bad, *scope, *at, *resource;
-    const char *type = str(client, "application_type"), *app_scope = str(client, "scope");
-    int agent = !strcmp(str(client, "kind"), "agent");
+    const char *type = sk_jstr(client, "application_type"), *app_scope = sk_jstr(client, "scope");
+    int agent = !strcmp(sk_jstr(client, "kind"), "agent");
     json_t *extra;
     sk_token_claims c = { 0 };
     sk_db *db = sk_req_db(q);
@@ -236,7 +232,7 @@ static int client_credentials_grant(sk_req *q, const char *slug, json_t *client)
     extra = sk_pool_json(q->p, json_object());
     json_object_set_new(extra, "token_type", json_string("client_credentials"));
     if (agent) {
-        json_object_set_new(extra, "agent_id", json_string(str(client, "id")));
+        json_object_set_new(extra, "agent_id", json_string(sk_jstr(client, "id")));
         json_object_set_new(extra, "app_scope", json_string("TENANT"));
     }
     else {
@@ -245,12 +241,12 @@ static int client_credentials_grant(sk_req *q, const char *slug, json_t *client)
             json_object_set_new(extra, "platform_token", json_true());
     }
     c.iss = sk_oauth_issuer(q, slug);
-    c.sub = str(client, "client_id");
-    c.aud = resource ? resource : str(client, "client_id");
-    c.client_id = str(client, "client_id");
+    c.sub = sk_jstr(client, "client_id");
+    c.aud = resource ? resource : sk_jstr(client, "client_id");
+    c.client_id = sk_jstr(client, "client_id");
     c.scope = scope;
-    c.tenant_id = slug ? str(client, "url_tenant_id") : NULL;
-    c.partner_id = str(client, "partner_id");
+    c.tenant_id = slug ? sk_jstr(client, "url_tenant_id") : NULL;
+    c.partner_id = sk_jstr(client, "partner_id");
     c.ttl = (int)json_integer_value(json_object_get(client, "token_lifetime"));
     if (c.ttl <= 0)
         c.ttl = sk_config_access_ttl(q->cfg);
