@@ -116,6 +116,7 @@ typedef struct smtp {
     apr_pool_t *p;
     apr_socket_t *s;
     apr_time_t deadline;
+    int timed_out;          /* the deadline passed, or the socket said so */
     char buf[1024];
     apr_size_t have;
 } smtp;
@@ -123,8 +124,10 @@ typedef struct smtp {
 static int smtp_left(smtp *c)
 {
     apr_interval_time_t left = c->deadline - apr_time_now();
-    if (left <= 0)
+    if (left <= 0) {
+        c->timed_out = 1;
         return -1;
+    }
     apr_socket_timeout_set(c->s, left);
     return 0;
 }
@@ -133,8 +136,13 @@ static int smtp_send(smtp *c, const char *data, apr_size_t len)
 {
     while (len > 0) {
         apr_size_t n = len;
-        if (smtp_left(c) != 0 || apr_socket_send(c->s, data, &n) != APR_SUCCESS)
+        apr_status_t rv;
+        if (smtp_left(c) != 0)
             return -1;
+        if ((rv = apr_socket_send(c->s, data, &n)) != APR_SUCCESS) {
+            c->timed_out = APR_STATUS_IS_TIMEUP(rv);
+            return -1;
+        }
         data += n;
         len -= n;
     }
@@ -152,8 +160,14 @@ static int smtp_reply(smtp *c)
                 c->have = 0;    /* an absurdly long line: drop what we have */
                 n = sizeof(c->buf) - 1;
             }
-            if (smtp_left(c) != 0 || apr_socket_recv(c->s, c->buf + c->have, &n) != APR_SUCCESS || n == 0)
+            apr_status_t rv;
+            if (smtp_left(c) != 0)
                 return -1;
+            /* the poll under a socket timeout may wake a moment before the deadline */
+            if ((rv = apr_socket_recv(c->s, c->buf + c->have, &n)) != APR_SUCCESS || n == 0) {
+                c->timed_out = APR_STATUS_IS_TIMEUP(rv);
+                return -1;
+            }
             c->have += n;
         }
         {
@@ -262,7 +276,7 @@ fail:
     if (c.s)
         apr_socket_close(c.s);
     *err = apr_psprintf(p, "SMTP delivery to %s failed at %s%s", hostport, stage,
-                        apr_time_now() >= c.deadline ? " (timed out)" : "");
+                        c.timed_out || apr_time_now() >= c.deadline ? " (timed out)" : "");
     return -1;
 }
 
