@@ -59,6 +59,7 @@ typedef struct sk_identity {
     const char *agent_id;      /* MCP agent, for agent tokens and agent keys */
     const char *key_id;        /* API keys */
     const char *iss;           /* JWTs */
+    const char *jti, *sid;     /* JWTs: the token's id, the session of a person's token */
     json_t *aud;               /* JWTs: the aud claim (string or array), may be NULL */
     json_t *roles;             /* array of strings */
     json_t *groups;            /* array of [id, name]; every group, nested ones included */
@@ -138,6 +139,18 @@ void sk_guard_cache_pre_config(apr_pool_t *pconf);
 int sk_guard_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void sk_guard_cache_child_init(apr_pool_t *p, server_rec *s);
 const char *sk_guard_cache_configure(cmd_parms *cmd, const char *arg);
+
+/* ---- the revocation feed (feed.c) ---- */
+
+/* Polls the store when this process's last poll is older than delay seconds (unless another
+ * thread is polling, or the store is unreachable: then the last snapshot stays in use). */
+void sk_guard_feed_refresh(request_rec *r, int delay);
+/* Why the feed says the identity's token or key can no longer be used, or NULL. For a person's
+ * JWT it also puts the account's current role, email, tenant and partner into the identity when
+ * the account changed since. */
+const char *sk_guard_feed_check(request_rec *r, sk_identity *id);
+void sk_guard_feed_child_init(apr_pool_t *p);
+void sk_guard_feed_register(apr_pool_t *p);
 
 /* ---- agents (agents.c) ---- */
 
