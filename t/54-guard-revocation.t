@@ -204,7 +204,10 @@ subtest 'PostgreSQL stopped: fresh tokens are served' => sub {
   cmp_ok(time() - $t0, '<', 5, 'nothing waited for the database');
   ok(pg_start(), 'PostgreSQL started again');
   my $tok = client_token_retry($app);
-  ok(revoke_token($app, undef, $tok), 'revocation after the outage') if $tok;
+  # the main server's pooled connections died with PostgreSQL: each fails once
+  my $revoked_after;
+  for (1 .. 20) { last if $tok && ($revoked_after = revoke_token($app, undef, $tok)); sleep 0.2 }
+  ok($revoked_after, 'revocation after the outage');
   my ($took, $r) = refused_within($tok, 10);
   is($r->{status}, 401, 'is honoured again') or diag($r->{content});
 };

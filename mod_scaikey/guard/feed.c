@@ -383,16 +383,22 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 
 void sk_guard_feed_child_init(apr_pool_t *p)
 {
-    apr_allocator_t *a = NULL;
-    memset(&feed, 0, sizeof(feed));
-    /* an allocator of its own: the snapshots come and go from whichever thread polls */
-    if (apr_allocator_create(&a) != APR_SUCCESS || apr_pool_create_ex(&feed.pool, p, NULL, a) != APR_SUCCESS)
+    apr_thread_mutex_t *read_lock, *poll_lock;
+    apr_pool_t *pool;
+    /* A pool of its own, not under the child's pool, never destroyed: when the process exits,
+     * the child's pool and its sub-pools go before the watchdog thread is stopped, and that
+     * thread may be in the middle of a poll. The snapshots come and go from whichever thread
+     * polls, under poll_lock. */
+    (void)p;
+    if (apr_pool_create_unmanaged_ex(&pool, NULL, NULL) != APR_SUCCESS)
         return;
-    apr_allocator_owner_set(a, feed.pool);
-    apr_allocator_max_free_set(a, 1024 * 1024);
-    if (apr_thread_mutex_create(&feed.read_lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS ||
-        apr_thread_mutex_create(&feed.poll_lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS)
-        feed.read_lock = feed.poll_lock = NULL;
+    if (apr_thread_mutex_create(&read_lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS ||
+        apr_thread_mutex_create(&poll_lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS)
+        return;
+    feed.pool = pool;
+    feed.read_lock = read_lock;
+    /* last: the watchdog thread (which may already run) looks at poll_lock first */
+    apr_atomic_casptr((volatile void **)&feed.poll_lock, poll_lock, NULL);
 }
 
 void sk_guard_feed_register(apr_pool_t *p)

@@ -22,11 +22,14 @@
 #
 # Environment: DURATION (seconds per scenario, 10), CONNECTIONS (32), THREADS (2), ROUNDS (3;
 # the median is reported), TOKENS (fresh JWTs per round, 35000), LONG (seconds of the long run, 60),
-# MIXED (requests of the mixed run, 1000000; 0 = none).
+# MIXED (requests of the mixed run, 1000000; 0 = none), ALG (signing algorithm of the tokens,
+# ES256 or RS256; ES256 by default).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [ -z "${SK_RUN:-}" ]; then
+    SK_EXTRA_CONF="ScaiKeySigningAlg ${ALG:-ES256}"$'\n'"${SK_EXTRA_CONF:-}"
+    export SK_EXTRA_CONF
     exec "$TOP/t/lib/harness.sh" "$0" "$@"
 fi
 # shellcheck source=t/lib/conf.sh
@@ -299,9 +302,10 @@ function init(args)
     for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
     step = tonumber(args[2])
     want = tonumber(args[3])
+    marker = args[4] .. "." .. id
     i = id + 1 - step
     n = 0
-    done = 0
+    got = 0
 end
 function request()
     n = n + 1
@@ -316,16 +320,30 @@ function request()
     return wrk.format(nil, nil, { ["X-API-Key"] = "$KEY" })
 end
 function response()
-    done = done + 1
-    if done >= want then wrk.thread:stop() end
+    got = got + 1
+    if got == want then
+        io.open(marker, "w"):close()
+        wrk.thread:stop()
+    end
 end
 LUA
     : >"$B/rss.txt"
+    rm -f "$B/mixed.done".*
     (while :; do echo "$(date +%s) $(rss_kb)" >>"$B/rss.txt"; sleep 5; done) &
     SAMPLER=$!
     MIXED_T0=$SECONDS
+    # wrk runs for its whole duration even when its threads are done: interrupt it then
     wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s -s "$B/mixed.lua" "$URL/demo/1k.txt" \
-        -- "$B/tokens.txt" "$THREADS" $(((MIXED + THREADS - 1) / THREADS)) >"$B/mixed.txt"
+        -- "$B/tokens.txt" "$THREADS" $(((MIXED + THREADS - 1) / THREADS)) "$B/mixed.done" >"$B/mixed.txt" &
+    WRK=$!
+    while kill -0 "$WRK" 2>/dev/null; do
+        if [ "$(ls "$B"/mixed.done.* 2>/dev/null | wc -l)" -ge "$THREADS" ]; then
+            kill -INT "$WRK"
+            break
+        fi
+        sleep 0.5
+    done
+    wait "$WRK" || true
     MIXED_SECS=$((SECONDS - MIXED_T0))
     kill "$SAMPLER" 2>/dev/null || true
     wait "$SAMPLER" 2>/dev/null || true
@@ -345,7 +363,8 @@ label() {
     esac
 }
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d);" \
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d)," \
+     "tokens $(perl -MMIME::Base64 -MJSON::PP -e 'my $h = shift; $h =~ tr{-_}{+/}; print decode_json(decode_base64($h))->{alg}' "${JWT%%.*}");" \
      "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "req/s and latencies: the round with the median req/s; vs no auth: the median over the rounds of"
@@ -367,7 +386,7 @@ echo "| after the scenarios | $RSS_MID |"
 echo "| after $LONG s more of tokens from the file ($(awk '/requests in/ {print $1}' "$B/long.txt") requests) | $RSS_AFTER |"
 if [ "$MIXED" -gt 0 ]; then
     echo "| mixed run ($(awk '/requests in/ {print $1}' "$B/mixed.txt") requests in $MIXED_SECS s," \
-         "$(awk -F: '/Non-2xx/ {gsub(/ /, "", $2); print $2}' "$B/mixed.txt" || true) non-2xx):" \
+         "$(awk -F: '/Non-2xx/ {gsub(/ /, "", $2); n = $2} END {print n + 0}' "$B/mixed.txt") non-2xx):" \
          "lowest / highest sample | $(sort -k2 -n "$B/rss.txt" | head -1 | cut -d' ' -f2) /" \
          "$(sort -k2 -n "$B/rss.txt" | tail -1 | cut -d' ' -f2) |"
     echo "| after the mixed run | $RSS_MIXED_AFTER |"
