@@ -85,6 +85,7 @@ static void child_init(apr_pool_t *p, server_rec *s)
 {
     sk_guard_cache_child_init(p, s);
     sk_guard_verify_child_init(p);
+    sk_guard_feed_child_init(p);
 }
 
 /* Fixups run once authorization has passed: from here a refusal is the guard's own. */
@@ -118,4 +119,5 @@ void sk_guard_register_hooks(apr_pool_t *p)
     sk_guard_authn_register(p);
     sk_guard_authz_register(p);
     sk_guard_agents_register(p);
+    sk_guard_feed_register(p);
 }

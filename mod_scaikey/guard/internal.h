@@ -62,6 +62,7 @@ typedef struct sk_identity {
     const char *agent_id;      /* MCP agent, for agent tokens and agent keys */
     const char *key_id;        /* API keys */
     const char *iss;           /* JWTs */
+    const char *jti, *sid;     /* JWTs: the token's id, the session of a person's token */
     json_t *aud;               /* JWTs: the aud claim (string or array), may be NULL */
     json_t *roles;             /* array of strings */
     json_t *groups;            /* array of [id, name]; every group, nested ones included */
@@ -154,6 +155,18 @@ int sk_guard_login_redirect(request_rec *r, int clear_token);
 int sk_guard_login_is_callback(request_rec *r);
 /* The callback: state, iss, code; 302 back with the sign-in cookie, or a refusal. */
 int sk_guard_login_callback(request_rec *r);
+
+/* ---- the revocation feed (feed.c) ---- */
+
+/* Polls the store when this process's last poll is older than delay seconds (unless another
+ * thread is polling, or the store is unreachable: then the last snapshot stays in use). */
+void sk_guard_feed_refresh(request_rec *r, int delay);
+/* Why the feed says the identity's token or key can no longer be used, or NULL. For a person's
+ * JWT it also puts the account's current role, email, tenant and partner into the identity when
+ * the account changed since. */
+const char *sk_guard_feed_check(request_rec *r, sk_identity *id);
+void sk_guard_feed_child_init(apr_pool_t *p);
+void sk_guard_feed_register(apr_pool_t *p);
 
 /* ---- agents (agents.c) ---- */
 

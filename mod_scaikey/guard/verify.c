@@ -121,6 +121,8 @@ static char *identity_dump(const sk_identity *id)
     put_str(o, "agent", id->agent_id);
     put_str(o, "key", id->key_id);
     put_str(o, "iss", id->iss);
+    put_str(o, "jti", id->jti);
+    put_str(o, "sid", id->sid);
     put_json(o, "aud", id->aud);
     put_json(o, "roles", id->roles);
     put_json(o, "groups", id->groups);
@@ -156,6 +158,8 @@ static sk_identity *identity_load(apr_pool_t *p, json_t *o, const sk_credential 
     id->agent_id = sk_jstr(o, "agent");
     id->key_id = sk_jstr(o, "key");
     id->iss = sk_jstr(o, "iss");
+    id->jti = sk_jstr(o, "jti");
+    id->sid = sk_jstr(o, "sid");
     id->aud = json_object_get(o, "aud");
     id->roles = json_object_get(o, "roles");
     id->groups = json_object_get(o, "groups");
@@ -346,6 +350,8 @@ static sk_identity *jwt_identity(apr_pool_t *p, const char *token, json_t *claim
     id->email = sk_jstr(claims, "email");
     id->agent_id = sk_jstr(claims, "agent_id");
     id->iss = sk_jstr(claims, "iss");
+    id->jti = sk_jstr(claims, "jti");
+    id->sid = sk_jstr(claims, "sid");
     id->aud = json_object_get(claims, "aud");
     id->roles = role_list(p, sk_jstr(claims, "role"));
     id->groups = sk_pool_json(p, json_array());
@@ -353,9 +359,22 @@ static sk_identity *jwt_identity(apr_pool_t *p, const char *token, json_t *claim
     return id;
 }
 
-/* The session (people) or the client (client_credentials) must still be live: the core's check,
- * the one the API makes on every request. Then the tenant, groups and agent. */
-static sk_guard_status check_jwt(request_rec *r, sk_identity *id, const char **reason)
+/* The tenant's slug from a tenant issuer ({issuer}/api/v1/auth/tenants/{slug}), or NULL. */
+static const char *issuer_slug(apr_pool_t *p, const sk_config *cfg, const char *iss)
+{
+    const char *tenants;
+    apr_size_t n;
+    if (!iss || !cfg->issuer)
+        return NULL;
+    tenants = apr_pstrcat(p, cfg->issuer, "/api/v1/auth/tenants/", NULL);
+    n = strlen(tenants);
+    return !strncmp(iss, tenants, n) && sk_valid_slug(iss + n) ? iss + n : NULL;
+}
+
+/* With a revocation delay of 0: the session (people) or the client (client_credentials) must
+ * still be live, asked of the store for every token (the core's check, the one the API makes on
+ * every request). Then the tenant, groups and agent. */
+static sk_guard_status check_jwt_now(request_rec *r, sk_identity *id, const char **reason)
 {
     sk_config *cfg = sk_config_get(r->server);
     sk_principal *who = NULL;
@@ -380,6 +399,41 @@ static sk_guard_status check_jwt(request_rec *r, sk_identity *id, const char **r
         id->partner_id = who->partner_id;
         id->roles = role_list(r->pool, who->role);
     }
+    return load_context(r, db, id, reason);
+}
+
+/* The token must not have been ended by what the revocation feed knows (revoked jti, ended
+ * session, account, tenant, partner, client or agent disabled): no query of its own. Only what a
+ * caller's rules may need and the token does not carry (a person's groups, an agent's limits, the
+ * slug of a tenant the issuer does not name) costs one query. */
+static sk_guard_status check_jwt(request_rec *r, sk_identity *id, int delay, const char **reason)
+{
+    sk_config *cfg = sk_config_get(r->server);
+    const char *why, *tt;
+    sk_db *db;
+
+    if (delay == 0)
+        return check_jwt_now(r, id, reason);
+    if (!id->sid) {
+        /* a client's own token (client_credentials) */
+        tt = id->claims ? sk_jstr(id->claims, "token_type") : "client_credentials";
+        if (!id->client_id || !tt || strcmp(tt, "client_credentials")) {
+            *reason = "token has no session";
+            return SK_GUARD_REFUSED;
+        }
+    }
+    sk_guard_feed_refresh(r, delay);
+    if ((why = sk_guard_feed_check(r, id))) {
+        *reason = why;
+        return SK_GUARD_REFUSED;
+    }
+    if (!id->user_id && !id->agent_id && (!id->tenant_id || (id->tenant_slug = issuer_slug(r->pool, cfg, id->iss)))) {
+        id->groups = sk_pool_json(r->pool, json_array());
+        id->checked = apr_time_now();
+        return SK_GUARD_OK;
+    }
+    if (!(db = sk_guard_db(r)))
+        return SK_GUARD_UNAVAILABLE;
     return load_context(r, db, id, reason);
 }
 
@@ -480,10 +534,11 @@ static void flight_end(int slot)
 
 /* ---- the whole path ---- */
 
-static sk_guard_status recheck(request_rec *r, sk_identity *id, sk_identity **fresh, const char **reason)
+static sk_guard_status recheck(request_rec *r, sk_identity *id, int delay, sk_identity **fresh,
+                               const char **reason)
 {
     if (id->kind == SK_CRED_JWT) {
-        sk_guard_status st = check_jwt(r, id, reason);
+        sk_guard_status st = check_jwt(r, id, delay, reason);
         *fresh = id;
         return st;
     }
@@ -521,6 +576,15 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
             now >= apr_time_from_sec(id->exp + leeway))
             id = NULL;                      /* expired: the full check says so */
     }
+    if (id && delay > 0) {
+        /* what the feed knows applies at once, also to what was verified before */
+        const char *why;
+        sk_guard_feed_refresh(r, delay);
+        if ((why = sk_guard_feed_check(r, id))) {
+            *reason = why;
+            return SK_GUARD_REFUSED;
+        }
+    }
     if (id) {
         if (now - id->checked < apr_time_from_sec(delay)) {
             *out = id;
@@ -530,7 +594,7 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
             *out = id;
             return SK_GUARD_OK;
         }
-        st = recheck(r, id, &fresh, reason);
+        st = recheck(r, id, delay, &fresh, reason);
         if (st == SK_GUARD_REFUSED)
             remember_refusal(r, key, *reason, delay);
         else if (st == SK_GUARD_OK)
@@ -552,7 +616,7 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
             *reason = "token has no subject";
             return SK_GUARD_REFUSED;
         }
-        st = check_jwt(r, id, reason);
+        st = check_jwt(r, id, delay, reason);
         if (st == SK_GUARD_REFUSED) {
             remember_refusal(r, key, *reason, delay);
             return st;

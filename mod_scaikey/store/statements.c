@@ -198,7 +198,7 @@ const sk_statement sk_statements_core[] = {
 
 static const sk_statement *const tables[] = { sk_statements_core, sk_statements_admin, sk_statements_keys,
                                                sk_statements_oauth, sk_statements_mail, sk_statements_users, sk_statements_login,
-                                               sk_statements_rotation, sk_statements_mfa, NULL };
+                                               sk_statements_rotation, sk_statements_mfa, sk_statements_guard, NULL };
 
 const char *sk_statement_sql(const char *label)
 {

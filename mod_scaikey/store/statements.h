@@ -18,6 +18,7 @@ extern const sk_statement sk_statements_oauth[];
 extern const sk_statement sk_statements_mail[];
 extern const sk_statement sk_statements_login[];
 extern const sk_statement sk_statements_mfa[];
+extern const sk_statement sk_statements_guard[];
 
 /* NULL when unknown. */
 const char *sk_statement_sql(const char *label);

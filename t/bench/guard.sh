@@ -16,14 +16,20 @@
 #   openidc      /oidc/1k.txt       mod_auth_openidc, AuthType oauth20, the same JWT
 #   oauth2       /oauth2/1k.txt     mod_oauth2, AuthType oauth2, the same JWT
 #
-# Then the resident memory of the Apache children before and after a long run of fresh tokens.
+# Then the resident memory of the Apache children before and after a long run of fresh tokens,
+# and while MIXED requests (a third each: a token from the file, the same JWT, the API key) are
+# served, sampled every 5 s from /proc/<pid>/status (VmRSS) of every child.
 #
 # Environment: DURATION (seconds per scenario, 10), CONNECTIONS (32), THREADS (2), ROUNDS (3;
-# the median is reported), TOKENS (fresh JWTs per round, 35000), LONG (seconds of the long run, 60).
+# the median is reported), TOKENS (fresh JWTs per round, 35000), LONG (seconds of the long run, 60),
+# MIXED (requests of the mixed run, 1000000; 0 = none), ALG (signing algorithm of the tokens,
+# ES256 or RS256; ES256 by default).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [ -z "${SK_RUN:-}" ]; then
+    SK_EXTRA_CONF="ScaiKeySigningAlg ${ALG:-ES256}"$'\n'"${SK_EXTRA_CONF:-}"
+    export SK_EXTRA_CONF
     exec "$TOP/t/lib/harness.sh" "$0" "$@"
 fi
 # shellcheck source=t/lib/conf.sh
@@ -35,6 +41,7 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 TOKENS=${TOKENS:-35000}
 LONG=${LONG:-60}
+MIXED=${MIXED:-1000000}
 MODS=/usr/lib/apache2/modules
 B=$SK_RUN/bench
 mkdir -p "$B"
@@ -282,6 +289,67 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d"${LONG}s" -s "$B/fresh.lua" "$URL/demo/1k.t
     -- "$B/tokens.txt" "$THREADS" >"$B/long.txt"
 RSS_AFTER=$(rss_kb)
 
+if [ "$MIXED" -gt 0 ]; then
+    say "mixed run: $MIXED requests (token from the file / same JWT / API key), memory every 5 s"
+    cat >"$B/mixed.lua" <<LUA
+local counter = 0
+function setup(thread)
+    thread:set("id", counter)
+    counter = counter + 1
+end
+function init(args)
+    tokens = {}
+    for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+    step = tonumber(args[2])
+    want = tonumber(args[3])
+    marker = args[4] .. "." .. id
+    i = id + 1 - step
+    n = 0
+    got = 0
+end
+function request()
+    n = n + 1
+    local m = n % 3
+    if m == 0 then
+        i = i + step
+        if i > #tokens then i = id + 1 end
+        return wrk.format(nil, nil, { Authorization = "Bearer " .. tokens[i] })
+    elseif m == 1 then
+        return wrk.format(nil, nil, { Authorization = "Bearer $JWT" })
+    end
+    return wrk.format(nil, nil, { ["X-API-Key"] = "$KEY" })
+end
+function response()
+    got = got + 1
+    if got == want then
+        io.open(marker, "w"):close()
+        wrk.thread:stop()
+    end
+end
+LUA
+    : >"$B/rss.txt"
+    rm -f "$B/mixed.done".*
+    (while :; do echo "$(date +%s) $(rss_kb)" >>"$B/rss.txt"; sleep 5; done) &
+    SAMPLER=$!
+    MIXED_T0=$SECONDS
+    # wrk runs for its whole duration even when its threads are done: interrupt it then
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d3600s -s "$B/mixed.lua" "$URL/demo/1k.txt" \
+        -- "$B/tokens.txt" "$THREADS" $(((MIXED + THREADS - 1) / THREADS)) "$B/mixed.done" >"$B/mixed.txt" &
+    WRK=$!
+    while kill -0 "$WRK" 2>/dev/null; do
+        if [ "$(ls "$B"/mixed.done.* 2>/dev/null | wc -l)" -ge "$THREADS" ]; then
+            kill -INT "$WRK"
+            break
+        fi
+        sleep 0.5
+    done
+    wait "$WRK" || true
+    MIXED_SECS=$((SECONDS - MIXED_T0))
+    kill "$SAMPLER" 2>/dev/null || true
+    wait "$SAMPLER" 2>/dev/null || true
+    RSS_MIXED_AFTER=$(rss_kb)
+fi
+
 # ---- report ----------------------------------------------------------------------------------
 
 label() {
@@ -295,7 +363,8 @@ label() {
     esac
 }
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d);" \
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d)," \
+     "tokens $(perl -MMIME::Base64 -MJSON::PP -e 'my $h = shift; $h =~ tr{-_}{+/}; print decode_json(decode_base64($h))->{alg}' "${JWT%%.*}");" \
      "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "req/s and latencies: the round with the median req/s; vs no auth: the median over the rounds of"
@@ -315,3 +384,12 @@ echo "|---|---|"
 echo "| after warm-up | $RSS_BEFORE |"
 echo "| after the scenarios | $RSS_MID |"
 echo "| after $LONG s more of tokens from the file ($(awk '/requests in/ {print $1}' "$B/long.txt") requests) | $RSS_AFTER |"
+if [ "$MIXED" -gt 0 ]; then
+    echo "| mixed run ($(awk '/requests in/ {print $1}' "$B/mixed.txt") requests in $MIXED_SECS s," \
+         "$(awk -F: '/Non-2xx/ {gsub(/ /, "", $2); n = $2} END {print n + 0}' "$B/mixed.txt") non-2xx):" \
+         "lowest / highest sample | $(sort -k2 -n "$B/rss.txt" | head -1 | cut -d' ' -f2) /" \
+         "$(sort -k2 -n "$B/rss.txt" | tail -1 | cut -d' ' -f2) |"
+    echo "| after the mixed run | $RSS_MIXED_AFTER |"
+    echo
+    echo "samples (seconds into the mixed run, KiB): $(awk 'NR == 1 {t0 = $1} {printf "%s%d:%d", (NR > 1 ? ", " : ""), $1 - t0, $2}' "$B/rss.txt")"
+fi
