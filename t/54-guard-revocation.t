@@ -210,6 +210,14 @@ subtest 'PostgreSQL stopped: fresh tokens are served' => sub {
   ok($revoked_after, 'revocation after the outage');
   my ($took, $r) = refused_within($tok, 10);
   is($r->{status}, 401, 'is honoured again') or diag($r->{content});
+  # the pooled connections were re-opened in place and lost their prepared statements: writes in
+  # transactions must prepare them again rather than fail
+  my @bad;
+  for my $i (1 .. 20) {
+    my (undef, $lr) = admin_login();
+    push @bad, "$lr->{status} $lr->{content}" unless $lr->{status} == 200;
+  }
+  is(scalar @bad, 0, 'twenty sign-ins (each a transaction) after the outage: all 200') or diag(join "\n", @bad);
 };
 
 sub client_token_retry {

@@ -190,13 +190,37 @@ sk_db_status sk_db_value_sql(sk_db *db, const char *sql, int n, const char *cons
     return sk_db_value(db, apr_pstrcat(db->p, "\n", sql, NULL), n, args, out);
 }
 
+/* A connection that mod_dbd re-opened in place (PostgreSQL restarted) has lost the statements
+ * its table lists. Outside a transaction a statement notices and prepares again (select_rows);
+ * inside one, that first error would abort the transaction. So before a transaction, a
+ * connection whose table lists statements asks whether its session has any: a re-opened session
+ * has none (nothing else prepares on a connection in use). */
+static sk_db_status forget_lost_statements(sk_db *db)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
+    if (apr_hash_count(db->dbd->prepared) == 0)
+        return SK_DB_OK;
+    rv = apr_dbd_select(db->dbd->driver, db->p, db->dbd->handle, &res,
+                        "SELECT 1 FROM pg_prepared_statements LIMIT 1", 1);
+    if (rv != 0)
+        return classify(db, rv);
+    if (apr_dbd_get_row(db->dbd->driver, db->p, res, &row, 1) != 0 || !row)
+        apr_hash_clear(db->dbd->prepared);
+    return SK_DB_OK;
+}
+
 sk_db_status sk_db_begin(sk_db *db)
 {
+    sk_db_status st;
     int rv;
     if (!db)
         return SK_DB_ERROR;
     if (db->txn)
         return SK_DB_OK;
+    if ((st = forget_lost_statements(db)) != SK_DB_OK)
+        return st;
     db->txn_failed = 0;
     rv = apr_dbd_transaction_start(db->dbd->driver, db->p, db->dbd->handle, &db->txn);
     if (rv != 0) {
