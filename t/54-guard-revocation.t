@@ -146,8 +146,10 @@ subtest 'a revoked client token (tenant)' => sub {
   my ($took, $r) = refused_within($cached, 5);
   is($r->{status}, 401, 'the cached token: then 401') or diag($r->{content});
   cmp_ok($took, '<=', 2.5, sprintf('within the 1 s delay (%.2f s)', $took));
-  $r = at_r($unseen);
+  # each process reads the feed on its own schedule: the one that answers may lag the other
+  ($took, $r) = refused_within($unseen, 5);
   is($r->{status}, 401, 'the unseen token: 401');
+  cmp_ok($took, '<=', 2.5, sprintf('within the 1 s delay (%.2f s)', $took));
   like($r->{headers}{'www-authenticate'} // '', qr/error_description="token revoked"/, 'token revoked');
   is(at_r($other)->{status}, 200, 'another token of the client: 200');
 };
@@ -214,10 +216,12 @@ subtest 'PostgreSQL stopped: fresh tokens are served' => sub {
   # transactions must prepare them again rather than fail
   my @bad;
   for my $i (1 .. 20) {
-    my (undef, $lr) = admin_login();
-    push @bad, "$lr->{status} $lr->{content}" unless $lr->{status} == 200;
+    my $w = req(POST => '/api/v1/admin/groups', token => $AT,
+                json => { tenant_id => $tenant->{id}, name => "after the outage $i" });
+    push @bad, "$w->{status} $w->{content}" unless $w->{status} == 201;
   }
-  is(scalar @bad, 0, 'twenty sign-ins (each a transaction) after the outage: all 200') or diag(join "\n", @bad);
+  is(scalar @bad, 0, 'twenty writes (each a transaction with its audit row) after the outage: all 201')
+    or diag(join "\n", @bad);
 };
 
 sub client_token_retry {

@@ -53,6 +53,15 @@ static sk_db_status classify(sk_db *db, int rv)
     return SK_DB_ERROR;
 }
 
+static void reset_statements(sk_db *db);
+
+/* The error rv is PostgreSQL's about a prepared statement that does not exist / already exists. */
+static int stale(sk_db *db, int rv, const char *what)
+{
+    const char *msg = apr_dbd_error(db->dbd->driver, db->dbd->handle, rv);
+    return msg && strstr(msg, "prepared statement \"") && strstr(msg, what);
+}
+
 static apr_dbd_prepared_t *prepared(sk_db *db, const char *label)
 {
     if (label[0] == '\n') {
@@ -77,6 +86,11 @@ static apr_dbd_prepared_t *prepared(sk_db *db, const char *label)
     }
     /* the statement lives as long as the connection */
     rv = apr_dbd_prepare(db->dbd->driver, db->dbd->pool, db->dbd->handle, sql, label, &stmt);
+    if (rv != 0 && !db->txn && stale(db, rv, "already exists")) {
+        reset_statements(db);
+        stmt = NULL;
+        rv = apr_dbd_prepare(db->dbd->driver, db->dbd->pool, db->dbd->handle, sql, label, &stmt);
+    }
     if (rv != 0) {
         classify(db, rv);
         db->err = apr_psprintf(db->p, "prepare %s: %s", label, db->err);
@@ -99,9 +113,8 @@ static sk_db_status select_rows(sk_db *db, const char *label, int n, const char 
     if (rv != 0 && label[0] != '\n' && !db->txn) {
         /* mod_dbd re-opens a connection that broke (PostgreSQL restarted) in place: the statements
          * prepared on the old session are gone, though this connection's table still lists them */
-        const char *msg = apr_dbd_error(db->dbd->driver, db->dbd->handle, rv);
-        if (msg && strstr(msg, "prepared statement \"") && strstr(msg, "does not exist")) {
-            apr_hash_clear(db->dbd->prepared);
+        if (stale(db, rv, "does not exist")) {
+            reset_statements(db);
             if (!(stmt = prepared(db, label)))
                 return SK_DB_ERROR;
             rv = apr_dbd_pselect(db->dbd->driver, db->p, db->dbd->handle, res, stmt, 1, n, (const char **)args);
@@ -190,24 +203,33 @@ sk_db_status sk_db_value_sql(sk_db *db, const char *sql, int n, const char *cons
     return sk_db_value(db, apr_pstrcat(db->p, "\n", sql, NULL), n, args, out);
 }
 
-/* A connection that mod_dbd re-opened in place (PostgreSQL restarted) has lost the statements
- * its table lists. Outside a transaction a statement notices and prepares again (select_rows);
- * inside one, that first error would abort the transaction. So before a transaction, a
- * connection whose table lists statements asks whether its session has any: a re-opened session
- * has none (nothing else prepares on a connection in use). */
-static sk_db_status forget_lost_statements(sk_db *db)
+/* The session's prepared statements and this connection's table of them must agree. They stop
+ * agreeing when mod_dbd re-opens a broken connection in place (PostgreSQL restarted: the session
+ * has none of the statements the table lists). Forgetting both sides lets every statement be
+ * prepared again on first use. */
+static void reset_statements(sk_db *db)
+{
+    int nrows = 0;
+    apr_dbd_query(db->dbd->driver, db->dbd->handle, &nrows, "DEALLOCATE ALL");
+    apr_hash_clear(db->dbd->prepared);
+}
+
+/* Outside a transaction a statement that finds its prepared form gone starts over (select_rows);
+ * inside one, that first error would abort the transaction. So before a transaction, the
+ * number of statements the session holds is compared with the table (one round trip). */
+static sk_db_status check_statements(sk_db *db)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int rv;
-    if (apr_hash_count(db->dbd->prepared) == 0)
-        return SK_DB_OK;
-    rv = apr_dbd_select(db->dbd->driver, db->p, db->dbd->handle, &res,
-                        "SELECT 1 FROM pg_prepared_statements LIMIT 1", 1);
+    const char *n;
+    int rv = apr_dbd_select(db->dbd->driver, db->p, db->dbd->handle, &res,
+                            "SELECT count(*)::text FROM pg_prepared_statements", 1);
     if (rv != 0)
         return classify(db, rv);
-    if (apr_dbd_get_row(db->dbd->driver, db->p, res, &row, 1) != 0 || !row)
-        apr_hash_clear(db->dbd->prepared);
+    if (apr_dbd_get_row(db->dbd->driver, db->p, res, &row, 1) != 0 || !row ||
+        !(n = apr_dbd_get_entry(db->dbd->driver, row, 0)) ||
+        strcmp(n, apr_itoa(db->p, (int)apr_hash_count(db->dbd->prepared))))
+        reset_statements(db);
     return SK_DB_OK;
 }
 
@@ -219,7 +241,7 @@ sk_db_status sk_db_begin(sk_db *db)
         return SK_DB_ERROR;
     if (db->txn)
         return SK_DB_OK;
-    if ((st = forget_lost_statements(db)) != SK_DB_OK)
+    if ((st = check_statements(db)) != SK_DB_OK)
         return st;
     db->txn_failed = 0;
     rv = apr_dbd_transaction_start(db->dbd->driver, db->p, db->dbd->handle, &db->txn);
