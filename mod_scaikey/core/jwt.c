@@ -5,8 +5,10 @@
  * so the header is parsed and checked here first; cjose is only asked to check a signature once
  * the header's alg is known to be the key's own.
  *
- * Signing, on every token the server issues, goes to OpenSSL directly: each private key is also
- * held as an OpenSSL 3 key with a signing context made once, which each signature duplicates.
+ * Signing, on every token the server issues, and checking signatures, on every token presented,
+ * go to OpenSSL directly: each key is also held as an OpenSSL 3 key with a signing (private keys)
+ * and a verifying context made once, which each signature or check duplicates. A key whose
+ * OpenSSL form fails its self-test at load signs and verifies through cjose.
  */
 #include "core/jwt.h"
 #include "core/secrets.h"
@@ -42,6 +44,10 @@ struct sk_key {
     EVP_PKEY *pkey;
     EVP_MD *sha256;
     EVP_PKEY_CTX *sign_tmpl;
+    /* Verifying the same way, for every key: its public part and a context initialised for
+     * verification. NULL when they could not be made; sk_jwt_verify then asks cjose. */
+    EVP_PKEY *vkey;
+    EVP_PKEY_CTX *verify_tmpl;
 };
 
 const char *sk_alg_name(sk_alg a)
@@ -173,8 +179,8 @@ static BIGNUM *bn_member(apr_pool_t *p, const json_t *obj, const char *name)
     return bn;
 }
 
-/* The private JWK (a JSON object) as an OpenSSL key pair, or NULL. */
-static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
+/* The JWK (a JSON object) as an OpenSSL key pair (with_private) or public key, or NULL. */
+static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg, int with_private)
 {
     static const char *const rsa_members[] = { "n", "e", "d", "p", "q", "dp", "dq", "qi" };
     static const char *const rsa_params[] = {
@@ -194,7 +200,7 @@ static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
     if (bld == NULL)
         return NULL;
     if (alg == SK_ALG_RS256) {
-        for (i = 0; i < 8; i++)
+        for (i = 0; i < (with_private ? 8 : 2); i++)
             if ((bn[i] = bn_member(p, jwk, rsa_members[i])) == NULL
                 || !OSSL_PARAM_BLD_push_BN(bld, rsa_params[i], bn[i]))
                 goto done;
@@ -210,9 +216,9 @@ static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
         pub[0] = 0x04;           /* uncompressed point */
         memcpy(pub + 1, x, EC_P256_BYTES);
         memcpy(pub + 1 + EC_P256_BYTES, y, EC_P256_BYTES);
-        if ((bn[0] = bn_member(p, jwk, "d")) == NULL
+        if ((with_private && ((bn[0] = bn_member(p, jwk, "d")) == NULL
+                              || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn[0])))
             || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0)
-            || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn[0])
             || !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub)))
             goto done;
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -221,7 +227,7 @@ static EVP_PKEY *pkey_from_jwk(apr_pool_t *p, const json_t *jwk, sk_alg alg)
     }
     params = OSSL_PARAM_BLD_to_param(bld);
     if (ctx == NULL || params == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
-        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0) {
+        || EVP_PKEY_fromdata(ctx, &pkey, with_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) <= 0) {
         EVP_PKEY_free(pkey);
         pkey = NULL;
     }
@@ -244,7 +250,7 @@ static void key_prepare_signing(apr_pool_t *p, sk_key *k)
     free_cjose_secret(priv);
     if (obj == NULL)
         return;
-    k->pkey = pkey_from_jwk(p, obj, k->alg);
+    k->pkey = pkey_from_jwk(p, obj, k->alg, 1);
     /* the JSON held the private members: wipe them before jansson frees the strings */
     const char *name;
     json_t *v;
@@ -306,6 +312,64 @@ done:
     return rv;
 }
 
+/* Prepares k for verifying through OpenSSL from its public part. On failure cjose verifies. */
+static void key_prepare_verify(apr_pool_t *p, sk_key *k)
+{
+    cjose_err err;
+    char *pub = cjose_jwk_to_json(k->jwk, false, &err);
+    json_t *obj = pub != NULL ? json_loads(pub, 0, NULL) : NULL;
+    if (pub != NULL)
+        cjose_get_dealloc()(pub);
+    if (obj == NULL)
+        return;
+    k->vkey = pkey_from_jwk(p, obj, k->alg, 0);
+    json_decref(obj);
+    if (k->vkey == NULL || (k->sha256 == NULL && (k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+        || (k->verify_tmpl = EVP_PKEY_CTX_new_from_pkey(NULL, k->vkey, NULL)) == NULL
+        || EVP_PKEY_verify_init(k->verify_tmpl) <= 0
+        || EVP_PKEY_CTX_set_signature_md(k->verify_tmpl, k->sha256) <= 0
+        || (k->alg == SK_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(k->verify_tmpl, RSA_PKCS1_PADDING) <= 0)) {
+        EVP_PKEY_CTX_free(k->verify_tmpl);
+        EVP_PKEY_free(k->vkey);
+        k->verify_tmpl = NULL;
+        k->vkey = NULL;
+    }
+}
+
+/* 1 when sig (k->sig_len bytes; RS256: PKCS#1 v1.5, ES256: R || S) is k's signature of input. */
+static int openssl_check(const sk_key *k, const char *input, size_t len, const unsigned char *sig,
+                         size_t siglen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], der[2 * EC_P256_BYTES + 16];
+    unsigned int mdlen = 0;
+    int ok = 0;
+    EVP_PKEY_CTX *ctx;
+
+    if (siglen != k->sig_len || EVP_Digest(input, len, md, &mdlen, k->sha256, NULL) != 1 || mdlen != 32)
+        return 0;
+    /* a context of its own per check: the template is shared by every thread */
+    if ((ctx = EVP_PKEY_CTX_dup(k->verify_tmpl)) == NULL)
+        return 0;
+    if (k->alg == SK_ALG_RS256) {
+        ok = EVP_PKEY_verify(ctx, sig, siglen, md, mdlen) == 1;
+    } else if (siglen == 2 * EC_P256_BYTES) {
+        ECDSA_SIG *es = ECDSA_SIG_new();
+        BIGNUM *r = BN_bin2bn(sig, EC_P256_BYTES, NULL), *s = BN_bin2bn(sig + EC_P256_BYTES, EC_P256_BYTES, NULL);
+        unsigned char *pp = der;
+        int derlen;
+        if (es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1) {
+            r = s = NULL;            /* owned by es now */
+            if (i2d_ECDSA_SIG(es, NULL) <= (int)sizeof(der) && (derlen = i2d_ECDSA_SIG(es, &pp)) > 0)
+                ok = EVP_PKEY_verify(ctx, der, (size_t)derlen, md, mdlen) == 1;
+        }
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
 /* Signs and verifies a fixed payload: catches private keys whose parts do not belong together
  * before they sign anything real. */
 static int key_selftest(const cjose_jwk_t *jwk, sk_alg alg)
@@ -352,6 +416,30 @@ static int openssl_selftest(apr_pool_t *p, const sk_key *k)
     return ok ? 0 : -1;
 }
 
+/* A signature cjose makes with k passes the OpenSSL check, and a changed one does not. */
+static int verify_selftest(apr_pool_t *p, const sk_key *k)
+{
+    static const uint8_t payload[] = "{\"selftest\":true}";
+    cjose_err err;
+    int rv = -1;
+    json_t *hdr = json_pack("{s:s}", "alg", sk_alg_name(k->alg));
+    cjose_jws_t *jws = hdr != NULL ? cjose_jws_sign(k->jwk, hdr, payload, sizeof(payload) - 1, &err) : NULL;
+    const char *compact = NULL, *dot;
+    if (jws != NULL && cjose_jws_export(jws, &compact, &err) && compact != NULL
+        && (dot = strrchr(compact, '.')) != NULL) {
+        size_t siglen = 0;
+        unsigned char *sig = sk_b64url_decode(p, dot + 1, &siglen);
+        if (sig != NULL && siglen > 0 && openssl_check(k, compact, (size_t)(dot - compact), sig, siglen)) {
+            sig[siglen - 1] ^= 0x01;
+            if (!openssl_check(k, compact, (size_t)(dot - compact), sig, siglen))
+                rv = 0;
+        }
+    }
+    cjose_jws_release(jws);
+    json_decref(hdr);
+    return rv;
+}
+
 static apr_status_t key_cleanup(void *data)
 {
     sk_key *k = data;
@@ -360,11 +448,15 @@ static apr_status_t key_cleanup(void *data)
         k->jwk = NULL;
     }
     EVP_PKEY_CTX_free(k->sign_tmpl);
+    EVP_PKEY_CTX_free(k->verify_tmpl);
     EVP_MD_free(k->sha256);
     EVP_PKEY_free(k->pkey);
+    EVP_PKEY_free(k->vkey);
     k->sign_tmpl = NULL;
+    k->verify_tmpl = NULL;
     k->sha256 = NULL;
     k->pkey = NULL;
+    k->vkey = NULL;
     return APR_SUCCESS;
 }
 
@@ -400,6 +492,12 @@ static sk_key *key_wrap(apr_pool_t *p, cjose_jwk_t *jwk, sk_alg alg, int has_pri
             EVP_PKEY_CTX_free(k->sign_tmpl);
             k->sign_tmpl = NULL;
         }
+    }
+    key_prepare_verify(p, k);
+    if (has_private && k->verify_tmpl != NULL && verify_selftest(p, k) != 0) {
+        /* the OpenSSL check must accept what cjose signs with this key; else cjose checks */
+        EVP_PKEY_CTX_free(k->verify_tmpl);
+        k->verify_tmpl = NULL;
     }
     return k;
 fail:
@@ -525,6 +623,13 @@ json_t *sk_key_public_jwk(const sk_key *k)
         return NULL;
     }
     return obj;
+}
+
+int sk_key_native(const sk_key *k)
+{
+    if (k == NULL)
+        return 0;
+    return (k->sign_tmpl != NULL ? SK_KEY_NATIVE_SIGN : 0) | (k->verify_tmpl != NULL ? SK_KEY_NATIVE_VERIFY : 0);
 }
 
 const char *sk_key_kid(const sk_key *k)
@@ -720,7 +825,11 @@ json_t *sk_jwt_verify(apr_pool_t *p, const char *compact, sk_key_lookup_fn looku
     if ((claims = parse_object(parts.payload, parts.payload_len)) == NULL)
         goto fail;
     why = "invalid signature";
-    if (parts.sig_len != k->sig_len || !cjose_check(k, compact, &parts))
+    if (parts.sig_len != k->sig_len)
+        goto fail;
+    if (k->verify_tmpl != NULL
+            ? !openssl_check(k, compact, strlen(parts.seg[0]) + 1 + strlen(parts.seg[1]), parts.sig, parts.sig_len)
+            : !cjose_check(k, compact, &parts))
         goto fail;
 
     if (kid_out != NULL)

@@ -43,6 +43,11 @@ char *sk_key_private_json(apr_pool_t *p, const sk_key *k);
 json_t *sk_key_public_jwk(const sk_key *k);
 
 const char *sk_key_kid(const sk_key *k);   /* NULL if k is NULL */
+/* How k works (diagnostics and tests): SK_KEY_NATIVE_SIGN when it signs through OpenSSL directly,
+ * SK_KEY_NATIVE_VERIFY when it checks signatures so; otherwise cjose does. */
+#define SK_KEY_NATIVE_SIGN   1
+#define SK_KEY_NATIVE_VERIFY 2
+int sk_key_native(const sk_key *k);
 sk_alg sk_key_alg(const sk_key *k);        /* 0 if k is NULL */
 
 /* Signs claims (a JSON object, not stolen) as a compact JWS with the protected header

@@ -738,6 +738,64 @@ START_TEST(verify_unknown_kid)
 }
 END_TEST
 
+/* Keys sign and verify through OpenSSL directly; its check refuses what cjose's would. */
+START_TEST(native_verify)
+{
+    sk_key *rsa = load(RSA1_JWK, SK_ALG_RS256), *ec = load(EC1_JWK, SK_ALG_ES256);
+    sk_key *gen = sk_key_generate(pool, SK_ALG_ES256);
+    json_t *pubj = sk_key_public_jwk(ec);
+    char *pubtxt = json_dumps(pubj, JSON_COMPACT);
+    sk_key *ecpub = sk_key_from_jwk_json(pool, pubtxt, SK_ALG_ES256);
+    free(pubtxt);
+    json_decref(pubj);
+    ck_assert_int_eq(sk_key_native(rsa), SK_KEY_NATIVE_SIGN | SK_KEY_NATIVE_VERIFY);
+    ck_assert_int_eq(sk_key_native(ec), SK_KEY_NATIVE_SIGN | SK_KEY_NATIVE_VERIFY);
+    ck_assert_int_eq(sk_key_native(gen), SK_KEY_NATIVE_SIGN | SK_KEY_NATIVE_VERIFY);
+    ck_assert_ptr_nonnull(ecpub);
+    ck_assert_int_eq(sk_key_native(ecpub), SK_KEY_NATIVE_VERIFY);
+
+    /* a token of the private key verifies with the public one alone */
+    keyset ks = { { ecpub }, 1, NULL };
+    json_t *claims = sample_claims();
+    char *tok = sk_jwt_sign(pool, ec, claims, NULL);
+    json_decref(claims);
+    json_t *got = sk_jwt_verify(pool, tok, lookup, &ks, NULL, NULL);
+    ck_assert_ptr_nonnull(got);
+    json_decref(got);
+
+    /* ES256 signatures that are not R || S of this key: zero, all ones (beyond the order), the
+     * halves swapped, one bit changed */
+    char *dot2 = strrchr(tok, '.');
+    size_t siglen = 0;
+    unsigned char *sig = sk_b64url_decode(pool, dot2 + 1, &siglen);
+    ck_assert_uint_eq(siglen, 64);
+    const char *input = apr_pstrndup(pool, tok, (size_t)(dot2 - tok));
+    unsigned char bad[64];
+    memset(bad, 0, sizeof(bad));
+    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    memset(bad, 0xff, sizeof(bad));
+    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    memcpy(bad, sig + 32, 32);
+    memcpy(bad + 32, sig, 32);
+    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    memcpy(bad, sig, 64);
+    bad[40] ^= 0x10;
+    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    /* an RS256 signature of the right length made by another RSA key */
+    sk_key *other = sk_key_generate(pool, SK_ALG_RS256);
+    keyset rs = { { rsa }, 1, NULL };
+    claims = sample_claims();
+    char *mine = sk_jwt_sign(pool, rsa, claims, NULL), *theirs = sk_jwt_sign(pool, other, claims, NULL);
+    json_decref(claims);
+    char *forged = apr_pstrcat(pool, apr_pstrndup(pool, mine, (size_t)(strrchr(mine, '.') - mine)),
+                               strrchr(theirs, '.'), NULL);
+    expect_refused(forged, &rs, "invalid signature");
+    got = sk_jwt_verify(pool, mine, lookup, &rs, NULL, NULL);
+    ck_assert_ptr_nonnull(got);
+    json_decref(got);
+}
+END_TEST
+
 START_TEST(verify_tampered)
 {
     sk_key *k = load(RSA1_JWK, SK_ALG_RS256);
@@ -979,6 +1037,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, verify_other_key_same_kid);
     tcase_add_test(tc, verify_unknown_kid);
     tcase_add_test(tc, verify_tampered);
+    tcase_add_test(tc, native_verify);
     tcase_add_test(tc, verify_structure);
     tcase_add_test(tc, peek_claims);
     suite_add_tcase(s, tc);
