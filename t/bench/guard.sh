@@ -160,9 +160,6 @@ MinSpareThreads 32
 MaxSpareThreads 64
 MaxKeepAliveRequests 0
 BufferedLogs On
-# the guard's cache sized for the working set, as an operator would: the fresh-token scenario
-# writes 35,000-42,000 entries a round, which the test configuration's 1 MB cache cannot hold
-ScaiKeyCache "shmcb:$HROOT/run/guard-cache(67108864)"
 <IfModule !ssl_module>
     LoadModule ssl_module $MODS/mod_ssl.so
 </IfModule>
