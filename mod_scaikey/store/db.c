@@ -62,6 +62,21 @@ static int stale(sk_db *db, int rv, const char *what)
     return msg && strstr(msg, "prepared statement \"") && strstr(msg, what);
 }
 
+/* The error rv says the session is gone (PostgreSQL restarted or ended it): mod_dbd hands out a
+ * pooled connection without noticing until it is used. Re-opens it in place (the driver's
+ * connection check does) and forgets its statements: 1 when the connection works again. */
+static int revive(sk_db *db, int rv)
+{
+    const char *msg = apr_dbd_error(db->dbd->driver, db->dbd->handle, rv);
+    if (!msg || !(strstr(msg, "terminating connection") || strstr(msg, "server closed the connection") ||
+                  strstr(msg, "no connection to the server") || strstr(msg, "connection to server was lost")))
+        return 0;
+    if (apr_dbd_check_conn(db->dbd->driver, db->p, db->dbd->handle) != APR_SUCCESS)
+        return 0;
+    apr_hash_clear(db->dbd->prepared);
+    return 1;
+}
+
 static apr_dbd_prepared_t *prepared(sk_db *db, const char *label)
 {
     if (label[0] == '\n') {
@@ -110,6 +125,12 @@ static sk_db_status select_rows(sk_db *db, const char *label, int n, const char 
         return SK_DB_ERROR;
     *res = NULL;
     rv = apr_dbd_pselect(db->dbd->driver, db->p, db->dbd->handle, res, stmt, 1, n, (const char **)args);
+    if (rv != 0 && !db->txn && revive(db, rv)) {
+        /* the first use of a connection whose session died: once more on the re-opened one */
+        if (!(stmt = prepared(db, label)))
+            return SK_DB_ERROR;
+        rv = apr_dbd_pselect(db->dbd->driver, db->p, db->dbd->handle, res, stmt, 1, n, (const char **)args);
+    }
     if (rv != 0 && label[0] != '\n' && !db->txn) {
         /* mod_dbd re-opens a connection that broke (PostgreSQL restarted) in place: the statements
          * prepared on the old session are gone, though this connection's table still lists them */
@@ -223,6 +244,9 @@ static sk_db_status check_statements(sk_db *db)
     apr_dbd_row_t *row = NULL;
     const char *n;
     int rv = apr_dbd_select(db->dbd->driver, db->p, db->dbd->handle, &res,
+                            "SELECT count(*)::text FROM pg_prepared_statements", 1);
+    if (rv != 0 && revive(db, rv))
+        rv = apr_dbd_select(db->dbd->driver, db->p, db->dbd->handle, &res,
                             "SELECT count(*)::text FROM pg_prepared_statements", 1);
     if (rv != 0)
         return classify(db, rv);
