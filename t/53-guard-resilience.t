@@ -22,23 +22,6 @@ my $AT    = $ADMIN->{access_token};
 
 # ---- PostgreSQL and Apache of the harness, through its own shell helpers ----
 
-sub harness_sh {
-  my ($script) = @_;
-  return system('bash', '-c', '. "$SK_TOP/t/lib/conf.sh"; ' . $script) == 0;
-}
-my $pg_stopped = 0;
-sub pg_stop {
-  $pg_stopped = 1;
-  return harness_sh('sk_pg_stop "$SK_RUN/pg/data" fast');
-}
-sub pg_start {
-  my $ok = harness_sh('sk_pg_start "$SK_RUN/pg/data" "$SK_PG_HOST" "$SK_PG_PORT" "$SK_RUN/pg/log" '
-                      . '-c fsync=off -c synchronous_commit=off -c full_page_writes=off');
-  $pg_stopped = 0 if $ok;
-  return $ok;
-}
-# whatever happens, the database is running again when this test ends
-END { pg_start() if $pg_stopped }
 
 # The main server's pooled connections died with PostgreSQL (each fails once before mod_dbd
 # replaces it): a graceful restart gives it, and the tests that follow, fresh ones.

@@ -21,22 +21,6 @@ for (qw(SK_TOP SK_RUN SK_PG_HOST SK_PG_PORT)) {
 
 my $AT = admin_token();
 
-sub harness_sh {
-  my ($script) = @_;
-  return system('bash', '-c', '. "$SK_TOP/t/lib/conf.sh"; ' . $script) == 0;
-}
-my $pg_stopped = 0;
-sub pg_stop {
-  $pg_stopped = 1;
-  return harness_sh('sk_pg_stop "$SK_RUN/pg/data" fast');
-}
-sub pg_start {
-  my $ok = harness_sh('sk_pg_start "$SK_RUN/pg/data" "$SK_PG_HOST" "$SK_PG_PORT" "$SK_RUN/pg/log" '
-                      . '-c fsync=off -c synchronous_commit=off -c full_page_writes=off');
-  $pg_stopped = 0 if $ok;
-  return $ok;
-}
-END { pg_start() if $pg_stopped }
 
 my ($X, $x_guard) = extra_apache(<<'CONF', base());
 ScaiKeyRevocationDelay 1

@@ -29,27 +29,6 @@ sub verify_code {
 sub refresh { req(POST => path($_[0], 'refresh'), json => { refresh_token => $_[1] }, ip => unique_ip()) }
 sub revoke  { req(POST => path($_[0], 'revoke'),  json => { refresh_token => $_[1] }, ip => unique_ip()) }
 
-# every message of the mail directory sent to $to, oldest first: { file, headers, body, raw }
-sub mails_to {
-  my ($to) = @_;
-  my @out;
-  opendir(my $d, $ENV{SK_MAILDIR}) or die "maildir: $!";
-  for my $f (sort grep { /\.eml\z/ } readdir $d) {
-    open(my $fh, '<:raw', "$ENV{SK_MAILDIR}/$f") or next;
-    my $raw = do { local $/; <$fh> };
-    close $fh;
-    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    my %h;
-    for my $line (split /\r\n(?![ \t])/, $head) {
-      my ($k, $v) = split /:\s*/, $line, 2;
-      $h{lc $k} = $v;
-    }
-    next unless lc($h{to} // '') eq lc($to);
-    push @out, { file => $f, headers => \%h, body => $body, raw => $raw };
-  }
-  closedir $d;
-  return @out;
-}
 
 sub last_code {
   my ($to) = @_;

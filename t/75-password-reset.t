@@ -26,19 +26,6 @@ sub reset_pw {
       ip => unique_ip());
 }
 
-sub mails_to {
-  my ($to) = @_;
-  my @out;
-  opendir(my $d, $ENV{SK_MAILDIR}) or die "maildir: $!";
-  for my $f (sort grep { /\.eml\z/ } readdir $d) {
-    open(my $fh, '<:raw', "$ENV{SK_MAILDIR}/$f") or next;
-    my $raw = do { local $/; <$fh> };
-    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    my %h = map { my ($k, $v) = split /:\s*/, $_, 2; (lc $k => $v) } split /\r\n(?![ \t])/, $head;
-    push @out, { headers => \%h, body => $body } if lc($h{to} // '') eq lc $to;
-  }
-  return @out;
-}
 
 # the link of the newest mail to $to, and its token
 sub last_link {

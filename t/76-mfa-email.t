@@ -20,26 +20,6 @@ my $BAD_TOKEN = 'Invalid or expired MFA token';
 my $BAD_CODE  = 'Invalid MFA code';
 
 # ---- mail ----
-sub mails_to {
-  my ($to) = @_;
-  my @out;
-  opendir(my $d, $ENV{SK_MAILDIR}) or die "maildir: $!";
-  for my $f (sort grep { /\.eml\z/ } readdir $d) {
-    open(my $fh, '<:raw', "$ENV{SK_MAILDIR}/$f") or next;
-    my $raw = do { local $/; <$fh> };
-    close $fh;
-    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    my %h;
-    for my $line (split /\r\n(?![ \t])/, $head) {
-      my ($k, $v) = split /:\s*/, $line, 2;
-      $h{lc $k} = $v;
-    }
-    next unless lc($h{to} // '') eq lc($to);
-    push @out, { file => $f, headers => \%h, body => $body };
-  }
-  closedir $d;
-  return @out;
-}
 sub last_code {
   my @m = mails_to($_[0]);
   return @m && $m[-1]{body} =~ /^\s+(\d{6})\s*$/m ? $1 : undef;

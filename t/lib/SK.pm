@@ -499,6 +499,54 @@ sub DESTROY { $_[0]->stop }
 
 package SK;
 
+# ---------------------------------------------------------------------------
+# Outside the module: PostgreSQL of the harness (t/53, t/54) and the mail directory (t/7*.t)
+
+push @EXPORT_OK, qw(harness_sh pg_stop pg_start mails_to);
+
+# runs shell text with t/lib/conf.sh loaded; true when it exits 0
+sub harness_sh {
+  my ($script) = @_;
+  return system('bash', '-c', '. "$SK_TOP/t/lib/conf.sh"; ' . $script) == 0;
+}
+
+my $pg_stopped = 0;
+sub pg_stop {
+  $pg_stopped = 1;
+  return harness_sh('sk_pg_stop "$SK_RUN/pg/data" fast');
+}
+sub pg_start {
+  my $ok = harness_sh('sk_pg_start "$SK_RUN/pg/data" "$SK_PG_HOST" "$SK_PG_PORT" "$SK_RUN/pg/log" '
+                      . '-c fsync=off -c synchronous_commit=off -c full_page_writes=off');
+  $pg_stopped = 0 if $ok;
+  return $ok;
+}
+# whatever happens, the database is running again when a test ends
+END { pg_start() if $pg_stopped }
+
+# every message of the mail directory sent to $to, oldest first: { file, headers, body, raw }
+sub mails_to {
+  my ($to) = @_;
+  my @out;
+  opendir(my $d, $ENV{SK_MAILDIR}) or die "maildir: $!";
+  for my $f (sort grep { /\.eml\z/ } readdir $d) {
+    open(my $fh, '<:raw', "$ENV{SK_MAILDIR}/$f") or next;
+    my $raw = do { local $/; <$fh> };
+    close $fh;
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    my %h;
+    for my $line (split /\r\n(?![ \t])/, $head) {
+      my ($k, $v) = split /:\s*/, $line, 2;
+      $h{lc $k} = $v;
+    }
+    next unless lc($h{to} // '') eq lc($to);
+    push @out, { file => $f, headers => \%h, body => $body, raw => $raw };
+  }
+  closedir $d;
+  return @out;
+}
+
+
 push @EXPORT_OK, qw(admin_path admin_req admin_create admin_token admin_list_all query_string
                     ids_of sha256_hex db_tables_containing);
 
