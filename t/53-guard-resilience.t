@@ -23,19 +23,6 @@ my $AT    = $ADMIN->{access_token};
 # ---- PostgreSQL and Apache of the harness, through its own shell helpers ----
 
 
-# The main server's pooled connections died with PostgreSQL (each fails once before mod_dbd
-# replaces it): a graceful restart gives it, and the tests that follow, fresh ones.
-sub main_server_fresh {
-  my ($port) = base() =~ /:(\d+)\z/;
-  harness_sh('sk_httpd_start "$SK_HTTPD_CONF" "$(dirname "$SK_HTTPD_CONF")" ' . $port . ' >/dev/null')
-    or return 0;
-  for (1 .. 50) {
-    my $l = admin_login();
-    return 1 if $l && req(GET => '/api/v1/admin/auth/me', token => $l->{access_token})->{status} == 200;
-    sleep 0.2;
-  }
-  return 0;
-}
 
 # ---- callers ----
 

@@ -206,6 +206,7 @@ subtest 'PostgreSQL stopped: fresh tokens are served' => sub {
   }
   is(scalar @bad, 0, 'twenty writes (each a transaction with its audit row) after the outage: all 201')
     or diag(join "\n", @bad);
+  ok(main_server_fresh(), 'the main server starts the tests that follow with fresh connections');
 };
 
 sub client_token_retry {

@@ -101,6 +101,10 @@ static apr_dbd_prepared_t *prepared(sk_db *db, const char *label)
     }
     /* the statement lives as long as the connection */
     rv = apr_dbd_prepare(db->dbd->driver, db->dbd->pool, db->dbd->handle, sql, label, &stmt);
+    if (rv != 0 && !db->txn && revive(db, rv)) {
+        stmt = NULL;
+        rv = apr_dbd_prepare(db->dbd->driver, db->dbd->pool, db->dbd->handle, sql, label, &stmt);
+    }
     if (rv != 0 && !db->txn && stale(db, rv, "already exists")) {
         reset_statements(db);
         stmt = NULL;

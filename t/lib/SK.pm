@@ -502,7 +502,7 @@ package SK;
 # ---------------------------------------------------------------------------
 # Outside the module: PostgreSQL of the harness (t/53, t/54) and the mail directory (t/7*.t)
 
-push @EXPORT_OK, qw(harness_sh pg_stop pg_start mails_to);
+push @EXPORT_OK, qw(harness_sh pg_stop pg_start main_server_fresh mails_to);
 
 # runs shell text with t/lib/conf.sh loaded; true when it exits 0
 sub harness_sh {
@@ -523,6 +523,20 @@ sub pg_start {
 }
 # whatever happens, the database is running again when a test ends
 END { pg_start() if $pg_stopped }
+
+# The main server's pooled connections died with PostgreSQL (each fails once before mod_dbd
+# replaces it): a graceful restart gives it, and the tests that follow, fresh ones.
+sub main_server_fresh {
+  my ($port) = base() =~ /:(\d+)\z/;
+  harness_sh('sk_httpd_start "$SK_HTTPD_CONF" "$(dirname "$SK_HTTPD_CONF")" ' . $port . ' >/dev/null')
+    or return 0;
+  for (1 .. 50) {
+    my $l = admin_login();
+    return 1 if $l && req(GET => '/api/v1/admin/auth/me', token => $l->{access_token})->{status} == 200;
+    sleep 0.2;
+  }
+  return 0;
+}
 
 # every message of the mail directory sent to $to, oldest first: { file, headers, body, raw }
 sub mails_to {
