@@ -320,6 +320,8 @@ const command_rec sk_directives[] = {
     AP_INIT_TAKE1("ScaiKeyCache", sk_guard_set_cache, NULL, RSRC_CONF,
                   "Shared cache of the guard: PROVIDER[:ARGUMENTS] of mod_socache "
                   "(default shmcb), or none"),
+    AP_INIT_TAKE1("ScaiKeyProcessCache", sk_guard_set_process_cache, NULL, RSRC_CONF,
+                  "Verified credentials each process of the guard keeps: ENTRIES (default 4096), or off"),
     AP_INIT_TAKE1("ScaiKeyRevocationDelay", sk_guard_set_delay, NULL, RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                   "Seconds a verified credential is trusted before its liveness is checked again "
                   "(default 5)"),

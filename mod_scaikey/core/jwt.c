@@ -821,15 +821,16 @@ json_t *sk_jwt_verify(apr_pool_t *p, const char *compact, sk_key_lookup_fn looku
         why = "algorithm mismatch";
         goto fail;
     }
-    why = "malformed token";
-    if ((claims = parse_object(parts.payload, parts.payload_len)) == NULL)
-        goto fail;
     why = "invalid signature";
     if (parts.sig_len != k->sig_len)
         goto fail;
     if (k->verify_tmpl != NULL
             ? !openssl_check(k, compact, strlen(parts.seg[0]) + 1 + strlen(parts.seg[1]), parts.sig, parts.sig_len)
             : !cjose_check(k, compact, &parts))
+        goto fail;
+    /* the payload is read only once it is known to be ours */
+    why = "malformed token";
+    if ((claims = parse_object(parts.payload, parts.payload_len)) == NULL)
         goto fail;
 
     if (kid_out != NULL)

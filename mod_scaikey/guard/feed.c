@@ -4,7 +4,7 @@
  * Each process polls the store for what changed since its previous poll (statement guard_feed):
  * revoked client tokens (jti), ended sessions, and the users, tenants, partners, clients and
  * agents whose state changed. The answer is merged into an immutable snapshot of hash tables;
- * readers look a token up under a mutex held for a few hash look-ups, a poll builds the next
+ * readers look a token up under a read lock held for a few hash look-ups, a poll builds the next
  * snapshot aside and swaps it in. An entry is kept as long as a token it concerns can be valid:
  * the longest token lifetime (as the key rotation counts it) after the change, or a revoked
  * jti's own expiry.
@@ -26,6 +26,7 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
+#include <pthread.h>
 #include <apr_optional.h>
 #include <mod_dbd.h>
 #include <mod_watchdog.h>
@@ -58,7 +59,8 @@ typedef struct snapshot {
 
 static struct {
     apr_pool_t *pool;               /* parent of the snapshots' pools; used under poll_lock only */
-    apr_thread_mutex_t *read_lock;  /* cur */
+    pthread_rwlock_t read_lock;     /* cur: read by requests, written by the swap of a poll */
+    int read_lock_ok;
     apr_thread_mutex_t *poll_lock;  /* one poll at a time */
     snapshot *cur;
     volatile apr_uint64_t polled;   /* apr_time_t of the last successful poll (taken before it) */
@@ -213,9 +215,9 @@ static sk_db_status poll(server_rec *s, sk_db *db, apr_pool_t *tmp)
     old = feed.cur;
     next = merge(old, answer, started, &changes);
     if (next != old) {
-        apr_thread_mutex_lock(feed.read_lock);
+        pthread_rwlock_wrlock(&feed.read_lock);
         feed.cur = next;
-        apr_thread_mutex_unlock(feed.read_lock);
+        pthread_rwlock_unlock(&feed.read_lock);
         if (old)
             apr_pool_destroy(old->pool);
     }
@@ -269,7 +271,7 @@ const char *sk_guard_feed_check(request_rec *r, sk_identity *id)
     int person = id->kind == SK_CRED_JWT && id->sid;
     int client = id->kind == SK_CRED_JWT && !id->sid;
 
-    if (!feed.read_lock || apr_thread_mutex_lock(feed.read_lock) != APR_SUCCESS)
+    if (!feed.read_lock_ok || pthread_rwlock_rdlock(&feed.read_lock) != 0)
         return NULL;
     if (!feed.cur)
         goto done;
@@ -308,7 +310,7 @@ const char *sk_guard_feed_check(request_rec *r, sk_identity *id)
     if ((e = find(feed.cur, F_AGENT, id->agent_id)) && !e->live)
         why = "agent disabled";
 done:
-    apr_thread_mutex_unlock(feed.read_lock);
+    pthread_rwlock_unlock(&feed.read_lock);
     return why;
 }
 
@@ -383,8 +385,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 
 void sk_guard_feed_child_init(apr_pool_t *p)
 {
-    apr_thread_mutex_t *read_lock, *poll_lock;
+    pthread_rwlockattr_t attr;
+    apr_thread_mutex_t *poll_lock;
     apr_pool_t *pool;
+    int rc;
     /* A pool of its own, not under the child's pool, never destroyed: when the process exits,
      * the child's pool and its sub-pools go before the watchdog thread is stopped, and that
      * thread may be in the middle of a poll. The snapshots come and go from whichever thread
@@ -392,11 +396,18 @@ void sk_guard_feed_child_init(apr_pool_t *p)
     (void)p;
     if (apr_pool_create_unmanaged_ex(&pool, NULL, NULL) != APR_SUCCESS)
         return;
-    if (apr_thread_mutex_create(&read_lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS ||
-        apr_thread_mutex_create(&poll_lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS)
+    /* readers must not keep a swap waiting: a writer goes first (glibc lets readers in ahead of
+     * a waiting writer otherwise, and a busy process could put polls off indefinitely) */
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    rc = pthread_rwlock_init(&feed.read_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc != 0 || apr_thread_mutex_create(&poll_lock, APR_THREAD_MUTEX_DEFAULT, pool) != APR_SUCCESS)
         return;
     feed.pool = pool;
-    feed.read_lock = read_lock;
+    feed.read_lock_ok = 1;
     /* last: the watchdog thread (which may already run) looks at poll_lock first */
     apr_atomic_casptr((volatile void **)&feed.poll_lock, poll_lock, NULL);
 }

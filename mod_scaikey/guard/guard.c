@@ -73,6 +73,7 @@ void sk_guard_db_failed(request_rec *r, sk_db_status status)
 static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     sk_guard_cache_pre_config(pconf);
+    sk_guard_local_pre_config();
     return OK;
 }
 
@@ -85,6 +86,7 @@ static void child_init(apr_pool_t *p, server_rec *s)
 {
     sk_guard_cache_child_init(p, s);
     sk_guard_verify_child_init(p);
+    sk_guard_local_child_init(p);
     sk_guard_feed_child_init(p);
 }
 

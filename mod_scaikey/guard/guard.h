@@ -23,6 +23,7 @@ void *sk_guard_dir_merge(apr_pool_t *p, void *base, void *add);
 
 /* Directive setters (the table is in config.c). */
 const char *sk_guard_set_cache(cmd_parms *cmd, void *dc, const char *arg);
+const char *sk_guard_set_process_cache(cmd_parms *cmd, void *dc, const char *arg);
 const char *sk_guard_set_delay(cmd_parms *cmd, void *dc, const char *arg);
 const char *sk_guard_set_audience(cmd_parms *cmd, void *dc, const char *arg);
 const char *sk_guard_set_user_claim(cmd_parms *cmd, void *dc, const char *arg);

@@ -82,6 +82,12 @@ const char *sk_guard_set_cache(cmd_parms *cmd, void *dc, const char *arg)
     return err ? err : sk_guard_cache_configure(cmd, arg);
 }
 
+const char *sk_guard_set_process_cache(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    return err ? err : sk_guard_local_configure(cmd, arg);
+}
+
 const char *sk_guard_set_delay(cmd_parms *cmd, void *dc, const char *arg)
 {
     sk_guard_dir *d = dc;

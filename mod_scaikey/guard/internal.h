@@ -11,6 +11,7 @@
 #define SK_GUARD_AUTH_TYPE   "ScaiKey"
 #define SK_GUARD_DEFAULT_DELAY 5            /* ScaiKeyRevocationDelay, seconds */
 #define SK_GUARD_MAX_BODY    (1024 * 1024)  /* largest MCP request body the tool filter reads */
+#define SK_GUARD_PROCESS_CACHE 4096         /* ScaiKeyProcessCache, entries per process */
 
 /* ---- per-directory configuration (guard_config.c) ---- */
 
@@ -142,6 +143,26 @@ void sk_guard_cache_pre_config(apr_pool_t *pconf);
 int sk_guard_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void sk_guard_cache_child_init(apr_pool_t *p, server_rec *s);
 const char *sk_guard_cache_configure(cmd_parms *cmd, const char *arg);
+
+/* ---- identities as JSON (identity.c) ---- */
+
+/* A new object: everything of the identity but the credential and a JWT's claims. */
+json_t *sk_guard_identity_json(const sk_identity *id);
+/* Fills id from such an object, borrowing its strings and arrays: 0, or -1 when o is not an
+ * identity of the kind want. id->credential is left NULL. */
+int sk_guard_identity_fill(sk_identity *id, json_t *o, sk_cred_kind want);
+
+/* ---- the process's table of recent credentials (local.c) ---- */
+
+/* 1 when the table has the credential: *id (a copy in r->pool, with a reference to what it
+ * borrows from) or *bad (a refusal's reason); 0 when not. */
+int sk_guard_local_get(request_rec *r, const unsigned char key[32], const sk_credential *cred,
+                       sk_identity **id, const char **bad);
+void sk_guard_local_put(const unsigned char key[32], const sk_identity *id, apr_time_t expiry);
+void sk_guard_local_put_refusal(const unsigned char key[32], const char *reason, apr_time_t expiry);
+const char *sk_guard_local_configure(cmd_parms *cmd, const char *arg);
+void sk_guard_local_pre_config(void);
+void sk_guard_local_child_init(apr_pool_t *p);
 
 /* ---- browser sign-in (login.c) ---- */
 

@@ -31,12 +31,6 @@ APLOG_USE_MODULE(scaikey);
 #define KEY_RELOAD_GAP   apr_time_from_sec(1)      /* forced key reloads for unknown kids */
 #define IN_FLIGHT        64                        /* rechecks running at once in a process */
 
-static const char *pstr(apr_pool_t *p, json_t *o, const char *k)
-{
-    const char *v = sk_jstr(o, k);
-    return v ? apr_pstrdup(p, v) : NULL;
-}
-
 /* ---- the credential ---- */
 
 static const char *trim(apr_pool_t *p, const char *s)
@@ -88,121 +82,6 @@ sk_credential sk_guard_credential(request_rec *r)
     /* The SSO session cookie of the hosted login will be read here, when no header carries a
      * credential: a third kind that resolves to the session's identity. */
     return c;
-}
-
-/* ---- identities and their cache entries ---- */
-
-static void put_str(json_t *o, const char *k, const char *v)
-{
-    if (v)
-        json_object_set_new(o, k, json_string(v));
-}
-
-static void put_json(json_t *o, const char *k, json_t *v)
-{
-    if (v)
-        json_object_set(o, k, v);
-}
-
-/* The cache entry: everything but the credential and its claims (a JWT carries those itself). */
-static char *identity_dump(const sk_identity *id)
-{
-    json_t *o = json_object();
-    char *text;
-    json_object_set_new(o, "k", json_string(id->kind == SK_CRED_JWT ? "jwt" : "api_key"));
-    put_str(o, "sub", id->sub);
-    put_str(o, "uid", id->user_id);
-    put_str(o, "tid", id->tenant_id);
-    put_str(o, "tsl", id->tenant_slug);
-    put_str(o, "pid", id->partner_id);
-    put_str(o, "scope", id->scope);
-    put_str(o, "cid", id->client_id);
-    put_str(o, "email", id->email);
-    put_str(o, "agent", id->agent_id);
-    put_str(o, "key", id->key_id);
-    put_str(o, "iss", id->iss);
-    put_str(o, "jti", id->jti);
-    put_str(o, "sid", id->sid);
-    put_json(o, "aud", id->aud);
-    put_json(o, "roles", id->roles);
-    put_json(o, "groups", id->groups);
-    put_json(o, "tools", id->tools);
-    if (id->rpm > 0)
-        json_object_set_new(o, "rpm", json_integer(id->rpm));
-    json_object_set_new(o, "exp", json_integer(id->exp));
-    json_object_set_new(o, "chk", json_integer(id->checked));
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
-}
-
-/* o is owned by the pool; the identity borrows from it. */
-static sk_identity *identity_load(apr_pool_t *p, json_t *o, const sk_credential *cred)
-{
-    sk_identity *id = apr_pcalloc(p, sizeof(*id));
-    const char *k = sk_jstr(o, "k");
-    if (!k || !sk_jstr(o, "sub"))
-        return NULL;
-    id->kind = !strcmp(k, "jwt") ? SK_CRED_JWT : SK_CRED_APIKEY;
-    if (id->kind != cred->kind)
-        return NULL;
-    id->credential = cred->value;
-    id->sub = sk_jstr(o, "sub");
-    id->user_id = sk_jstr(o, "uid");
-    id->tenant_id = sk_jstr(o, "tid");
-    id->tenant_slug = sk_jstr(o, "tsl");
-    id->partner_id = sk_jstr(o, "pid");
-    id->scope = sk_jstr(o, "scope");
-    id->client_id = sk_jstr(o, "cid");
-    id->email = sk_jstr(o, "email");
-    id->agent_id = sk_jstr(o, "agent");
-    id->key_id = sk_jstr(o, "key");
-    id->iss = sk_jstr(o, "iss");
-    id->jti = sk_jstr(o, "jti");
-    id->sid = sk_jstr(o, "sid");
-    id->aud = json_object_get(o, "aud");
-    id->roles = json_object_get(o, "roles");
-    id->groups = json_object_get(o, "groups");
-    id->tools = json_object_get(o, "tools");
-    id->rpm = (int)json_integer_value(json_object_get(o, "rpm"));
-    id->exp = json_integer_value(json_object_get(o, "exp"));
-    id->checked = (apr_time_t)json_integer_value(json_object_get(o, "chk"));
-    if (!json_is_array(id->roles))
-        id->roles = sk_pool_json(p, json_array());
-    if (!json_is_array(id->groups))
-        id->groups = sk_pool_json(p, json_array());
-    return id;
-}
-
-static void remember(request_rec *r, const unsigned char key[32], const sk_identity *id)
-{
-    apr_time_t now = apr_time_now(), expiry = now + MAX_LIFETIME;
-    char *text;
-    if (!sk_guard_cache_enabled())
-        return;
-    if (id->exp && apr_time_from_sec(id->exp) < expiry)
-        expiry = apr_time_from_sec(id->exp);
-    if (expiry <= now || !(text = identity_dump(id)))
-        return;
-    sk_guard_cache_put(r, key, expiry, text, (unsigned int)strlen(text));
-    free(text);
-}
-
-/* A refusal found in the store holds for the revocation delay (at least a second). */
-static void remember_refusal(request_rec *r, const unsigned char key[32], const char *reason, int delay)
-{
-    json_t *o;
-    char *text;
-    if (!sk_guard_cache_enabled())
-        return;
-    o = json_pack("{s:s}", "bad", reason ? reason : "credential refused");
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return;
-    sk_guard_cache_put(r, key, apr_time_now() + apr_time_from_sec(delay > 0 ? delay : 1), text,
-                       (unsigned int)strlen(text));
-    free(text);
 }
 
 /* ---- what the store says ---- */
@@ -486,6 +365,80 @@ static sk_guard_status check_apikey(request_rec *r, const char *key, sk_identity
     return load_context(r, db, id, reason);
 }
 
+/* ---- where verified identities are kept ----
+ * Every identity goes into the process's table. The shared cache gets those that would cost a
+ * query to make again (an API key, a person's or an agent's token, a tenant's token whose issuer
+ * does not name the tenant) and the refusals that came from the store: a client's token costs
+ * only its signature check, less than a trip to the shared cache and its cross-process lock. */
+
+static int shared_worth(request_rec *r, const sk_identity *id, int delay)
+{
+    if (id->kind != SK_CRED_JWT || delay == 0)
+        return 1;
+    return id->user_id || id->agent_id ||
+           (id->tenant_id && !issuer_slug(r->pool, sk_config_get(r->server), id->iss));
+}
+
+/* Into this process's table, and into the shared cache when shared is set. */
+static void remember(request_rec *r, const unsigned char key[32], const sk_identity *id, int shared)
+{
+    apr_time_t now = apr_time_now(), expiry = now + MAX_LIFETIME;
+    char *text;
+    if (id->exp && apr_time_from_sec(id->exp) < expiry)
+        expiry = apr_time_from_sec(id->exp);
+    if (expiry <= now)
+        return;
+    sk_guard_local_put(key, id, expiry);
+    if (!shared || !sk_guard_cache_enabled())
+        return;
+    if (!(text = json_dumps(sk_pool_json(r->pool, sk_guard_identity_json(id)), JSON_COMPACT)))
+        return;
+    sk_guard_cache_put(r, key, expiry, text, (unsigned int)strlen(text));
+    free(text);
+}
+
+/* A refusal holds for the revocation delay (at least a second); in the shared cache when shared
+ * is set (it came from the store). */
+static void remember_refusal(request_rec *r, const unsigned char key[32], const char *reason, int delay,
+                             int shared)
+{
+    apr_time_t expiry = apr_time_now() + apr_time_from_sec(delay > 0 ? delay : 1);
+    json_t *o;
+    char *text;
+    sk_guard_local_put_refusal(key, reason, expiry);
+    if (!shared || !sk_guard_cache_enabled())
+        return;
+    o = json_pack("{s:s}", "bad", reason ? reason : "credential refused");
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return;
+    sk_guard_cache_put(r, key, expiry, text, (unsigned int)strlen(text));
+    free(text);
+}
+
+/* The shared cache's entry: 1 with an identity, -1 with a refusal (*reason), 0 when none. */
+static int shared_get(request_rec *r, const unsigned char key[32], const sk_credential *cred,
+                      sk_identity **out, const char **reason)
+{
+    unsigned int len = 0;
+    char *entry = sk_guard_cache_get(r, key, &len);
+    json_t *o;
+    sk_identity *id;
+    if (!entry || !(o = sk_pool_json(r->pool, json_loadb(entry, len, 0, NULL))))
+        return 0;
+    if (json_is_string(json_object_get(o, "bad"))) {
+        *reason = apr_pstrdup(r->pool, sk_jstr(o, "bad"));
+        return -1;
+    }
+    id = apr_palloc(r->pool, sizeof(*id));
+    if (sk_guard_identity_fill(id, o, cred->kind) != 0)
+        return 0;
+    id->credential = cred->value;
+    *out = id;
+    return 1;
+}
+
 /* ---- one recheck per credential and process at a time ----
  * When a busy credential's check gets old, every request that sees it would query the store at
  * once; one does, the others serve the entry as it is until its result is in the cache. */
@@ -545,6 +498,71 @@ static sk_guard_status recheck(request_rec *r, sk_identity *id, int delay, sk_id
     return check_apikey(r, id->credential, fresh, reason);
 }
 
+static int expired(const sk_identity *id, apr_time_t now, int leeway)
+{
+    return id->exp && now >= apr_time_from_sec(id->exp + leeway);
+}
+
+/* An identity verified before (from the process's table when local, else from the shared
+ * cache): what the feed knows applies at once; its liveness is confirmed again in the store once
+ * it is older than the delay. */
+static sk_guard_status serve(request_rec *r, const unsigned char key[32], sk_identity *id, int local,
+                             int delay, sk_identity **out, const char **reason)
+{
+    apr_time_t now = apr_time_now();
+    sk_identity *fresh = NULL, *other = NULL;
+    sk_guard_status st;
+    int slot;
+
+    if (delay > 0) {
+        const char *why;
+        sk_guard_feed_refresh(r, delay);
+        if ((why = sk_guard_feed_check(r, id))) {
+            *reason = why;
+            remember_refusal(r, key, why, delay, 0);
+            return SK_GUARD_REFUSED;
+        }
+    }
+    if (now - id->checked < apr_time_from_sec(delay)) {
+        if (!local)
+            remember(r, key, id, 0);
+        *out = id;
+        return SK_GUARD_OK;
+    }
+    /* another process may have confirmed it meanwhile */
+    if (local && delay > 0 && shared_worth(r, id, delay)) {
+        const char *bad = NULL;
+        int got = shared_get(r, key, &(sk_credential){ id->kind, id->credential, NULL }, &other, &bad);
+        if (got < 0) {
+            *reason = bad;
+            remember_refusal(r, key, bad, delay, 0);
+            return SK_GUARD_REFUSED;
+        }
+        if (got > 0 && other->checked > id->checked && now - other->checked < apr_time_from_sec(delay) &&
+            !sk_guard_feed_check(r, other)) {
+            remember(r, key, other, 0);
+            *out = other;
+            return SK_GUARD_OK;
+        }
+    }
+    /* with a delay of 0 every request asks the store itself */
+    if ((slot = delay > 0 ? flight_begin(key) : -1) == 0) {
+        *out = id;
+        return SK_GUARD_OK;
+    }
+    st = recheck(r, id, delay, &fresh, reason);
+    if (st == SK_GUARD_REFUSED)
+        remember_refusal(r, key, *reason, delay, 1);
+    else if (st == SK_GUARD_OK)
+        remember(r, key, fresh, shared_worth(r, fresh, delay));
+    flight_end(slot);
+    if (st == SK_GUARD_REFUSED)
+        return SK_GUARD_REFUSED;
+    /* unavailable: fail-static, what was verified stays valid until the store answers again */
+    *out = st == SK_GUARD_OK ? fresh : id;
+    return SK_GUARD_OK;
+}
+
 sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_identity **out,
                                   const char **reason)
 {
@@ -552,11 +570,9 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
     apr_time_t now = apr_time_now();
     int delay = sk_guard_delay(sk_guard_dir_get(r));
     int leeway = sk_config_clock_skew(sk_config_get(r->server));
-    sk_identity *id = NULL, *fresh = NULL;
+    sk_identity *id = NULL;
     sk_guard_status st;
-    unsigned int len = 0;
-    int slot;
-    char *entry;
+    const char *bad = NULL;
 
     *out = NULL;
     *reason = NULL;
@@ -566,49 +582,30 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
     }
     sk_sha256(cred->value, strlen(cred->value), key);
 
-    if ((entry = sk_guard_cache_get(r, key, &len))) {
-        json_t *o = sk_pool_json(r->pool, json_loadb(entry, len, 0, NULL));
-        if (json_is_string(json_object_get(o, "bad"))) {
-            *reason = pstr(r->pool, o, "bad");
+    /* this process has seen it */
+    if (sk_guard_local_get(r, key, cred, &id, &bad)) {
+        if (bad) {
+            *reason = bad;
             return SK_GUARD_REFUSED;
         }
-        if (o && (id = identity_load(r->pool, o, cred)) && id->exp &&
-            now >= apr_time_from_sec(id->exp + leeway))
-            id = NULL;                      /* expired: the full check says so */
+        if (!expired(id, now, leeway))
+            return serve(r, key, id, 1, delay, out, reason);
+        id = NULL;                          /* expired: the full check says so */
     }
-    if (id && delay > 0) {
-        /* what the feed knows applies at once, also to what was verified before */
-        const char *why;
-        sk_guard_feed_refresh(r, delay);
-        if ((why = sk_guard_feed_check(r, id))) {
-            *reason = why;
+    /* another process has: an API key saves its query (a JWT is verified first, below) */
+    if (cred->kind == SK_CRED_APIKEY) {
+        int got = shared_get(r, key, cred, &id, reason);
+        if (got < 0) {
+            remember_refusal(r, key, *reason, delay, 0);
             return SK_GUARD_REFUSED;
         }
-    }
-    if (id) {
-        if (now - id->checked < apr_time_from_sec(delay)) {
-            *out = id;
-            return SK_GUARD_OK;
-        }
-        if ((slot = flight_begin(key)) == 0) {
-            *out = id;
-            return SK_GUARD_OK;
-        }
-        st = recheck(r, id, delay, &fresh, reason);
-        if (st == SK_GUARD_REFUSED)
-            remember_refusal(r, key, *reason, delay);
-        else if (st == SK_GUARD_OK)
-            remember(r, key, fresh);
-        flight_end(slot);
-        if (st == SK_GUARD_REFUSED)
-            return SK_GUARD_REFUSED;
-        /* unavailable: fail-static, what was verified stays valid until the store answers again */
-        *out = st == SK_GUARD_OK ? fresh : id;
-        return SK_GUARD_OK;
+        if (got > 0 && !expired(id, now, leeway))
+            return serve(r, key, id, 0, delay, out, reason);
     }
 
     if (cred->kind == SK_CRED_JWT) {
         json_t *claims;
+        sk_identity *known = NULL;
         if ((st = verify_jwt(r, cred->value, &claims, reason)) != SK_GUARD_OK)
             return st;
         id = jwt_identity(r->pool, cred->value, claims);
@@ -616,9 +613,21 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
             *reason = "token has no subject";
             return SK_GUARD_REFUSED;
         }
+        /* what the store said of it, when that needed a query */
+        if (shared_worth(r, id, delay)) {
+            int got = shared_get(r, key, cred, &known, reason);
+            if (got < 0) {
+                remember_refusal(r, key, *reason, delay, 0);
+                return SK_GUARD_REFUSED;
+            }
+            if (got > 0) {
+                known->claims = claims;
+                return serve(r, key, known, 0, delay, out, reason);
+            }
+        }
         st = check_jwt(r, id, delay, reason);
         if (st == SK_GUARD_REFUSED) {
-            remember_refusal(r, key, *reason, delay);
+            remember_refusal(r, key, *reason, delay, shared_worth(r, id, delay));
             return st;
         }
         if (st == SK_GUARD_UNAVAILABLE) {
@@ -627,19 +636,25 @@ sk_guard_status sk_guard_identify(request_rec *r, const sk_credential *cred, sk_
             id->checked = 0;
             *reason = NULL;
         }
-        remember(r, key, id);
+        remember(r, key, id, shared_worth(r, id, delay));
         *out = id;
         return SK_GUARD_OK;
     }
 
     st = check_apikey(r, cred->value, &id, reason);
     if (st == SK_GUARD_REFUSED)
-        remember_refusal(r, key, *reason, delay);
+        remember_refusal(r, key, *reason, delay, 1);
     if (st != SK_GUARD_OK)
         return st;
-    remember(r, key, id);
+    remember(r, key, id, shared_worth(r, id, delay));
     *out = id;
     return SK_GUARD_OK;
+}
+
+static void put_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
 }
 
 json_t *sk_guard_claims(request_rec *r, sk_identity *id)
