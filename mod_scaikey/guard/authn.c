@@ -68,9 +68,10 @@ void sk_guard_apply_identity(request_rec *r, sk_identity *id)
     values[7] = id->kind == SK_CRED_JWT ? "jwt" : "api_key";
     for (i = 0; i < sizeof(FIELDS) / sizeof(FIELDS[0]); i++) {
         if (values[i] && *values[i]) {
+            /* a copy of the request's own: both tables may keep it as it is */
             const char *v = clean(r->pool, values[i]);
-            apr_table_set(r->headers_in, FIELDS[i].header, v);
-            apr_table_set(r->subprocess_env, FIELDS[i].env, v);
+            apr_table_setn(r->headers_in, FIELDS[i].header, v);
+            apr_table_setn(r->subprocess_env, FIELDS[i].env, v);
         }
         else {
             apr_table_unset(r->headers_in, FIELDS[i].header);

@@ -9,6 +9,9 @@
 # more Apache for the measurements, so that every scenario is served by the same processes:
 #
 #   none         /1k.txt            no authentication (the baseline of the ratios)
+#   none-tokens  /1k.txt            no authentication, the requests of jwt-fresh (wrk's Lua script
+#                                   and a different token each time): what the client's script
+#                                   costs, as a second reference for jwt-fresh
 #   jwt-cached   /demo/1k.txt       the same JWT on every request (verified once, then cached)
 #   jwt-fresh    /demo/1k.txt       a JWT never seen before on every request (wrk cycles through
 #                                   a file of pre-issued tokens): signature, store check, cache write
@@ -229,31 +232,47 @@ rss_kb() {
 # The scenarios: name, path, header arguments (status checks without and with the credential
 # first). The rounds take every scenario in turn, so that a slower moment of the machine does
 # not fall on one scenario only; the round with the median req/s is reported.
-SCENARIOS=(none jwt-cached jwt-fresh api-key openidc oauth2)
-declare -A PATHS HDR NOAUTH WITH RESULTS ROUND_RPS
-PATHS=([none]=/1k.txt [jwt-cached]=/demo/1k.txt [jwt-fresh]=/demo/1k.txt [api-key]=/demo/1k.txt
+SCENARIOS=(none none-tokens jwt-cached jwt-fresh api-key openidc oauth2)
+declare -A PATHS HDR NOAUTH WITH RESULTS ROUND_RPS ROUND_CPU
+PATHS=([none]=/1k.txt [none-tokens]=/1k.txt [jwt-cached]=/demo/1k.txt [jwt-fresh]=/demo/1k.txt [api-key]=/demo/1k.txt
        [openidc]=/oidc/1k.txt [oauth2]=/oauth2/1k.txt)
-HDR=([none]="" [jwt-cached]="Authorization: Bearer $JWT" [jwt-fresh]="Authorization: Bearer $JWT"
+HDR=([none]="" [none-tokens]="Authorization: Bearer $JWT" [jwt-cached]="Authorization: Bearer $JWT" [jwt-fresh]="Authorization: Bearer $JWT"
      [api-key]="X-API-Key: $KEY" [openidc]="Authorization: Bearer $JWT" [oauth2]="Authorization: Bearer $JWT")
 FRESH_REQS=0
 
+# CPU time (clock ticks, user + system) of the measured Apache: the parent and its children.
+apache_cpu() {
+    local parent pids
+    parent=$(sk_httpd_pid "$HROOT")
+    pids="$parent $(ps -o pid= --ppid "$parent" 2>/dev/null | tr '\n' ' ')"
+    for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done |
+        awk '{sub(/^.*\) /, ""); t += $12 + $13} END {print t + 0}'
+}
+TICK=$(getconf CLK_TCK)
+
 measure() {
-    local name=$1 round=$2 out line
-    local -a hdr=()
-    [ -n "${HDR[$name]}" ] && hdr=(-H "${HDR[$name]}")
-    if [ "$name" = jwt-fresh ]; then
-        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$B/fresh.lua" \
-            "$URL${PATHS[$name]}" -- "$B/tokens.$round.txt" "$THREADS")
-        line=$(awk '/requests in/ {print $1}' <<<"$out")
-        [ "$line" -gt "$FRESH_REQS" ] && FRESH_REQS=$line
-    else
-        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${hdr[@]}" "$URL${PATHS[$name]}")
-    fi
+    local name=$1 round=$2 out line reqs cpu0 cpu1 cpu
+    local -a args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+    case $name in
+        jwt-fresh | none-tokens)
+            args+=(-s "$B/fresh.lua" "$URL${PATHS[$name]}" -- "$B/tokens.$round.txt" "$THREADS") ;;
+        *)
+            [ -n "${HDR[$name]}" ] && args+=(-H "${HDR[$name]}")
+            args+=("$URL${PATHS[$name]}") ;;
+    esac
+    cpu0=$(apache_cpu)
+    out=$(wrk "${args[@]}")
+    cpu1=$(apache_cpu)
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    [ "$name" = jwt-fresh ] && [ "$reqs" -gt "$FRESH_REQS" ] && FRESH_REQS=$reqs
+    # Apache's own CPU time per request (wrk's is not in it), in microseconds
+    cpu=$(awk -v t=$((cpu1 - cpu0)) -v hz="$TICK" -v n="$reqs" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
     line="$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "50%" {print $2}' <<<"$out")"
-    line="$line $(awk '$1 == "99%" {print $2}' <<<"$out") $(awk -F: '/Non-2xx/ {gsub(/ /, "", $2); print $2}' <<<"$out")"
+    line="$line $(awk '$1 == "99%" {print $2}' <<<"$out") $(awk -F: '/Non-2xx/ {gsub(/ /, "", $2); n = $2} END {print n + 0}' <<<"$out") $cpu"
     RESULTS[$name]+="$line"$'\n'
     ROUND_RPS[$name.$round]=${line%% *}
-    say "round $round, $name: ${line%% *} req/s"
+    ROUND_CPU[$name.$round]=$cpu
+    say "round $round, $name: ${line%% *} req/s, Apache CPU ${cpu} us/request"
 }
 
 for n in "${SCENARIOS[@]}"; do
@@ -273,15 +292,28 @@ for r in $(seq "$ROUNDS"); do
         measure "$n" "$r"
     done
 done
-declare -A RPS P50 P99 NON2XX RATIO
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+declare -A RPS P50 P99 NON2XX CPU RATIO CPU_RATIO
 for n in "${SCENARIOS[@]}"; do
-    read -r RPS[$n] P50[$n] P99[$n] NON2XX[$n] < <(printf '%s' "${RESULTS[$n]}" | sort -n |
+    read -r RPS[$n] P50[$n] P99[$n] NON2XX[$n] _ < <(printf '%s' "${RESULTS[$n]}" | sort -n |
         awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
     # against the baseline of the same round, the median over the rounds
     RATIO[$n]=$(for r in $(seq "$ROUNDS"); do
-        awk -v a="${ROUND_RPS[$n.$r]}" -v b="${ROUND_RPS[none.$r]}" 'BEGIN {printf "%.1f\n", (a / b - 1) * 100}'
-    done | sort -n | awk '{a[NR] = $1} END {printf "%+.0f %%", a[int((NR + 1) / 2)]}')
+        awk -v a="${ROUND_RPS[$n.$r]}" -v b="${ROUND_RPS[none.$r]}" 'BEGIN {printf "%.3f\n", a / b}'
+    done | sort -n | awk '{a[NR] = $1} END {printf "%.2fx", a[int((NR + 1) / 2)]}')
+    # Apache's CPU per request: the median over the rounds, and the no-authentication CPU per
+    # request against it in each round (the throughput ratio Apache would reach with the machine
+    # to itself, without wrk's share of it)
+    CPU[$n]=$(for r in $(seq "$ROUNDS"); do echo "${ROUND_CPU[$n.$r]}"; done | median)
+    CPU_RATIO[$n]=$(for r in $(seq "$ROUNDS"); do
+        awk -v a="${ROUND_CPU[$n.$r]}" -v b="${ROUND_CPU[none.$r]}" 'BEGIN {printf "%.3f\n", (a > 0) ? b / a : 0}'
+    done | median | awk '{printf "%.2fx", $1}')
 done
+
+# the fresh-token scenario against the same requests without authentication
+SAME_FRESH=$(for r in $(seq "$ROUNDS"); do
+    awk -v a="${ROUND_RPS[jwt-fresh.$r]}" -v b="${ROUND_RPS[none-tokens.$r]}" 'BEGIN {printf "%.3f\n", a / b}'
+done | sort -n | awk '{a[NR] = $1} END {printf "%.2fx", a[int((NR + 1) / 2)]}')
 
 say "long run: $LONG s of tokens from the file, then memory again"
 RSS_MID=$(rss_kb)
@@ -355,6 +387,7 @@ fi
 label() {
     case $1 in
         none) echo "static 1 KiB, no authentication" ;;
+        none-tokens) echo "static 1 KiB, no authentication, requests of the fresh-token scenario" ;;
         jwt-cached) echo "guard, one JWT (cached)" ;;
         jwt-fresh) echo "guard, a new JWT per request" ;;
         api-key) echo "guard, one API key (cached)" ;;
@@ -368,12 +401,31 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) C
      "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "req/s and latencies: the round with the median req/s; vs no auth: the median over the rounds of"
-echo "each round's req/s against the no-authentication req/s of the same round."
+echo "each round's req/s against the no-authentication req/s of the same round. Apache CPU: its own"
+echo "CPU time per request (user + system, wrk's not in it), median of the rounds; CPU vs no auth: the"
+echo "no-authentication CPU per request over the scenario's, median of the rounds."
 echo
-echo "| scenario | no credential | with | req/s | vs no auth | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|---|---|---|"
-for n in none jwt-cached jwt-fresh api-key openidc oauth2; do
-    echo "| $(label "$n") | ${NOAUTH[$n]} | ${WITH[$n]} | ${RPS[$n]} | ${RATIO[$n]} | ${P50[$n]} | ${P99[$n]} | ${NON2XX[$n]:-0} |"
+echo "| scenario | no credential | with | req/s | vs no auth | p50 | p99 | non-2xx | Apache CPU | CPU vs no auth |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in "${SCENARIOS[@]}"; do
+    echo "| $(label "$n") | ${NOAUTH[$n]} | ${WITH[$n]} | ${RPS[$n]} | ${RATIO[$n]} | ${P50[$n]} | ${P99[$n]} | ${NON2XX[$n]:-0} | ${CPU[$n]} us | ${CPU_RATIO[$n]} |"
+done
+echo
+echo "jwt-fresh against the same requests without authentication (none-tokens), median of the rounds: $SAME_FRESH."
+echo
+goal() {   # label, measured ratio ("0.97x"), goal
+    local v=${2%x}
+    echo "- $1: $2 (goal $3x or better): $(awk -v v="$v" -v g="$3" 'BEGIN {print (v >= g ? "met" : "not met")}')"
+}
+ahead() {  # scenario of the guard, peer's ratio
+    awk -v a="${RATIO[$1]%x}" -v b="${2%x}" 'BEGIN {print (a > b ? "ahead" : "not ahead")}'
+}
+echo "Goals:"
+goal "cached JWT" "${RATIO[jwt-cached]}" 0.95
+goal "cached API key" "${RATIO[api-key]}" 0.95
+goal "fresh $(perl -MMIME::Base64 -MJSON::PP -e 'my $h = shift; $h =~ tr{-_}{+/}; print decode_json(decode_base64($h))->{alg}' "${JWT%%.*}") JWT" "${RATIO[jwt-fresh]}" 0.70
+for peer in openidc oauth2; do
+    echo "- against $peer (${RATIO[$peer]}): cached JWT $(ahead jwt-cached "${RATIO[$peer]}"), fresh JWT $(ahead jwt-fresh "${RATIO[$peer]}"), API key $(ahead api-key "${RATIO[$peer]}")"
 done
 echo
 echo "jwt-fresh: at most $FRESH_REQS requests in a round, with $TOKENS tokens for each round" \
