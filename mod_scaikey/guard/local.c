@@ -30,7 +30,7 @@ typedef struct held {
 typedef struct {
     unsigned char key[32];
     apr_time_t expiry;              /* 0 = empty */
-    apr_uint64_t used;              /* last use, for the least recently used */
+    apr_uint64_t used;              /* order of last use within its set */
     held *h;
 } slot;
 
@@ -39,8 +39,7 @@ static struct {
     unsigned int sets;              /* a power of two; 0 = no table */
     slot *slots;
     apr_thread_mutex_t *locks[STRIPES];
-    apr_uint64_t clock;             /* written under any lock: only an order, races are harmless */
-} local = { -1, 0, NULL, { NULL }, 0 };
+} local = { -1, 0, NULL, { NULL } };
 
 /* The string members of an identity, for packing. */
 #define STRINGS(id) { &(id)->sub, &(id)->user_id, &(id)->tenant_id, &(id)->tenant_slug, &(id)->partner_id, \
@@ -164,6 +163,17 @@ void sk_guard_local_child_init(apr_pool_t *p)
     apr_pool_cleanup_register(p, NULL, empty_table, apr_pool_cleanup_null);
 }
 
+/* Marks s as the most recently used of its set (under the set's lock). */
+static void touch(slot *set, slot *s)
+{
+    apr_uint64_t top = 0;
+    int i;
+    for (i = 0; i < WAYS; i++)
+        if (set[i].used > top)
+            top = set[i].used;
+    s->used = top + 1;
+}
+
 static unsigned int set_of(const unsigned char key[32])
 {
     /* the key is a SHA-256 digest: any of its bytes are evenly spread */
@@ -194,7 +204,7 @@ int sk_guard_local_get(request_rec *r, const unsigned char key[32], const sk_cre
         if (s->h->bad || s->h->id.kind == cred->kind) {
             h = s->h;
             apr_atomic_inc32(&h->refs);
-            s->used = ++local.clock;
+            touch(&local.slots[set * WAYS], s);
         }
         break;
     }
@@ -244,7 +254,7 @@ static void store(const unsigned char key[32], held *h, apr_time_t expiry)
     old = victim->h;
     memcpy(victim->key, key, 32);
     victim->expiry = expiry;
-    victim->used = ++local.clock;
+    touch(&local.slots[set * WAYS], victim);
     victim->h = h;
     apr_thread_mutex_unlock(lock);
     release(old);

@@ -18,6 +18,7 @@
 #   api-key      /demo/1k.txt       the same API key on every request (looked up once, then cached)
 #   openidc      /oidc/1k.txt       mod_auth_openidc, AuthType oauth20, the same JWT
 #   oauth2       /oauth2/1k.txt     mod_oauth2, AuthType oauth2, the same JWT
+#   openidc-fresh, oauth2-fresh     the peers with the requests of jwt-fresh (a new JWT each time)
 #
 # Then the resident memory of the Apache children before and after a long run of fresh tokens,
 # and while MIXED requests (a third each: a token from the file, the same JWT, the API key) are
@@ -232,12 +233,13 @@ rss_kb() {
 # The scenarios: name, path, header arguments (status checks without and with the credential
 # first). The rounds take every scenario in turn, so that a slower moment of the machine does
 # not fall on one scenario only; the round with the median req/s is reported.
-SCENARIOS=(none none-tokens jwt-cached jwt-fresh api-key openidc oauth2)
+SCENARIOS=(none none-tokens jwt-cached jwt-fresh api-key openidc oauth2 openidc-fresh oauth2-fresh)
 declare -A PATHS HDR NOAUTH WITH RESULTS ROUND_RPS ROUND_CPU
 PATHS=([none]=/1k.txt [none-tokens]=/1k.txt [jwt-cached]=/demo/1k.txt [jwt-fresh]=/demo/1k.txt [api-key]=/demo/1k.txt
-       [openidc]=/oidc/1k.txt [oauth2]=/oauth2/1k.txt)
+       [openidc]=/oidc/1k.txt [oauth2]=/oauth2/1k.txt [openidc-fresh]=/oidc/1k.txt [oauth2-fresh]=/oauth2/1k.txt)
 HDR=([none]="" [none-tokens]="Authorization: Bearer $JWT" [jwt-cached]="Authorization: Bearer $JWT" [jwt-fresh]="Authorization: Bearer $JWT"
-     [api-key]="X-API-Key: $KEY" [openidc]="Authorization: Bearer $JWT" [oauth2]="Authorization: Bearer $JWT")
+     [api-key]="X-API-Key: $KEY" [openidc]="Authorization: Bearer $JWT" [oauth2]="Authorization: Bearer $JWT"
+     [openidc-fresh]="Authorization: Bearer $JWT" [oauth2-fresh]="Authorization: Bearer $JWT")
 FRESH_REQS=0
 
 # CPU time (clock ticks, user + system) of the measured Apache: the parent and its children.
@@ -254,7 +256,7 @@ measure() {
     local name=$1 round=$2 out line reqs cpu0 cpu1 cpu
     local -a args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
     case $name in
-        jwt-fresh | none-tokens)
+        jwt-fresh | none-tokens | *-fresh)
             args+=(-s "$B/fresh.lua" "$URL${PATHS[$name]}" -- "$B/tokens.$round.txt" "$THREADS") ;;
         *)
             [ -n "${HDR[$name]}" ] && args+=(-H "${HDR[$name]}")
@@ -393,6 +395,8 @@ label() {
         api-key) echo "guard, one API key (cached)" ;;
         openidc) echo "mod_auth_openidc $(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc 2>/dev/null), oauth20, JWKS over https" ;;
         oauth2) echo "mod_oauth2 $(dpkg-query -W -f='${Version}' libapache2-mod-oauth2 2>/dev/null), jwks_uri (result cache 300 s)" ;;
+        openidc-fresh) echo "mod_auth_openidc, a new JWT per request" ;;
+        oauth2-fresh) echo "mod_oauth2, a new JWT per request" ;;
     esac
 }
 echo
@@ -425,7 +429,9 @@ goal "cached JWT" "${RATIO[jwt-cached]}" 0.95
 goal "cached API key" "${RATIO[api-key]}" 0.95
 goal "fresh $(perl -MMIME::Base64 -MJSON::PP -e 'my $h = shift; $h =~ tr{-_}{+/}; print decode_json(decode_base64($h))->{alg}' "${JWT%%.*}") JWT" "${RATIO[jwt-fresh]}" 0.70
 for peer in openidc oauth2; do
-    echo "- against $peer (${RATIO[$peer]}): cached JWT $(ahead jwt-cached "${RATIO[$peer]}"), fresh JWT $(ahead jwt-fresh "${RATIO[$peer]}"), API key $(ahead api-key "${RATIO[$peer]}")"
+    echo "- against $peer: cached JWT $(ahead jwt-cached "${RATIO[$peer]}") (${RATIO[jwt-cached]} to ${RATIO[$peer]})," \
+         "fresh JWT $(ahead jwt-fresh "${RATIO[$peer-fresh]}") (${RATIO[jwt-fresh]} to ${RATIO[$peer-fresh]})," \
+         "API key $(ahead api-key "${RATIO[$peer]}") (${RATIO[api-key]} to ${RATIO[$peer]})"
 done
 echo
 echo "jwt-fresh: at most $FRESH_REQS requests in a round, with $TOKENS tokens for each round" \
