@@ -20,10 +20,6 @@ for (qw(SK_TOP SK_RUN SK_PG_HOST SK_PG_PORT SK_HTTPD_CONF)) {
 my $ADMIN = admin_login() or BAIL_OUT('admin login failed');
 my $AT    = $ADMIN->{access_token};
 
-# ---- PostgreSQL and Apache of the harness, through its own shell helpers ----
-
-
-
 # ---- callers ----
 
 sub client_token {
@@ -52,14 +48,7 @@ sub person {
   return { %$u, token => $j->{access_token}, sid => $c->{sid} };
 }
 
-my ($X, $x_guard) = extra_apache(<<'CONF', base());
-ScaiKeyRevocationDelay 1
-<Location /r>
-    AuthType ScaiKey
-    Require valid-user
-    SetHandler scaikey-whoami
-</Location>
-CONF
+my ($X, $x_guard) = extra_apache(whoami_location(1), base());
 ok($X, 'server with a 1 s revocation delay started') or BAIL_OUT('extra server did not start');
 
 sub at_r {

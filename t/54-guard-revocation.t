@@ -21,15 +21,7 @@ for (qw(SK_TOP SK_RUN SK_PG_HOST SK_PG_PORT)) {
 
 my $AT = admin_token();
 
-
-my ($X, $x_guard) = extra_apache(<<'CONF', base());
-ScaiKeyRevocationDelay 1
-<Location /r>
-    AuthType ScaiKey
-    Require valid-user
-    SetHandler scaikey-whoami
-</Location>
-CONF
+my ($X, $x_guard) = extra_apache(whoami_location(1), base());
 ok($X, 'server with a 1 s revocation delay started') or BAIL_OUT('extra server did not start');
 
 sub at_r { req(GET => '/r', base => $X, token => $_[0]) }

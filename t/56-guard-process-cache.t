@@ -20,14 +20,7 @@ for (qw(SK_TOP SK_RUN SK_PG_HOST SK_PG_PORT)) {
 
 my $AT = admin_token();
 
-my $LOCATION = <<'CONF';
-ScaiKeyRevocationDelay 1
-<Location /r>
-    AuthType ScaiKey
-    Require valid-user
-    SetHandler scaikey-whoami
-</Location>
-CONF
+my $LOCATION = whoami_location(1);
 
 # The message Apache stops with for these lines, or undef when it starts.
 sub start_error {

@@ -502,7 +502,22 @@ package SK;
 # ---------------------------------------------------------------------------
 # Outside the module: PostgreSQL of the harness (t/53, t/54) and the mail directory (t/7*.t)
 
-push @EXPORT_OK, qw(harness_sh pg_stop pg_start main_server_fresh mails_to);
+push @EXPORT_OK, qw(harness_sh pg_stop pg_start main_server_fresh mails_to whoami_location);
+
+# Configuration lines for a second server: /r guarded (Require valid-user) and answered by the
+# whoami handler, with the given revocation delay.
+sub whoami_location {
+  my ($delay) = @_;
+  return <<"CONF";
+ScaiKeyRevocationDelay $delay
+<Location /r>
+    AuthType ScaiKey
+    Require valid-user
+    SetHandler scaikey-whoami
+</Location>
+CONF
+}
+
 
 # runs shell text with t/lib/conf.sh loaded; true when it exits 0
 sub harness_sh {
