@@ -27,7 +27,8 @@
 # Environment: DURATION (seconds per scenario, 10), CONNECTIONS (32), THREADS (2), ROUNDS (3;
 # the median is reported), TOKENS (fresh JWTs per round, 35000), LONG (seconds of the long run, 60),
 # MIXED (requests of the mixed run, 1000000; 0 = none), ALG (signing algorithm of the tokens,
-# ES256 or RS256; ES256 by default).
+# ES256 or RS256; ES256 by default), MMAP (on: Apache's default, the file is mapped for each
+# request; off: EnableMMAP Off in the measured server).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -164,6 +165,7 @@ MinSpareThreads 32
 MaxSpareThreads 64
 MaxKeepAliveRequests 0
 BufferedLogs On
+EnableMMAP ${MMAP:-on}
 <IfModule !ssl_module>
     LoadModule ssl_module $MODS/mod_ssl.so
 </IfModule>
@@ -400,7 +402,7 @@ label() {
     esac
 }
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d)," \
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS round(s), $(nproc) CPUs, $(date -u +%Y-%m-%d), EnableMMAP ${MMAP:-on}," \
      "tokens $(perl -MMIME::Base64 -MJSON::PP -e 'my $h = shift; $h =~ tr{-_}{+/}; print decode_json(decode_base64($h))->{alg}' "${JWT%%.*}");" \
      "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
