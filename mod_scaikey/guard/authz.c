@@ -125,7 +125,10 @@ static authz_status check_scope(request_rec *r, const char *line, const void *pa
     return AUTHZ_DENIED;
 }
 
-static authz_status check_role(request_rec *r, const char *line, const void *parsed)
+/* Rules met by any one of their words: granted when match(caller, word) holds for one. */
+typedef int (*word_match)(const sk_identity *id, const char *word);
+
+static authz_status any_word(request_rec *r, const void *parsed, const char *what, word_match match)
 {
     const rule *ru = parsed;
     authz_status answer;
@@ -134,48 +137,49 @@ static authz_status check_role(request_rec *r, const char *line, const void *par
     if (!id)
         return answer;
     for (i = 0; i < ru->words->nelts; i++)
-        if (sk_jarray_has(id->roles, WORD(ru->words, i)))
+        if (match(id, WORD(ru->words, i)))
             return AUTHZ_GRANTED;
-    note_other(r, "role", ru);
+    note_other(r, what, ru);
     return AUTHZ_DENIED;
+}
+
+static int has_role(const sk_identity *id, const char *role)
+{
+    return sk_jarray_has(id->roles, role);
+}
+
+/* A member of the group (by id or name); the identity's groups include the nested ones. */
+static int in_group(const sk_identity *id, const char *group)
+{
+    size_t j;
+    json_t *g;
+    json_array_foreach(id->groups, j, g) {
+        const char *gid = json_string_value(json_array_get(g, 0));
+        const char *name = json_string_value(json_array_get(g, 1));
+        if ((gid && !strcmp(gid, group)) || (name && !strcmp(name, group)))
+            return 1;
+    }
+    return 0;
+}
+
+static int of_tenant(const sk_identity *id, const char *t)
+{
+    return (id->tenant_id && !strcmp(id->tenant_id, t)) || (id->tenant_slug && !strcmp(id->tenant_slug, t));
+}
+
+static authz_status check_role(request_rec *r, const char *line, const void *parsed)
+{
+    return any_word(r, parsed, "role", has_role);
 }
 
 static authz_status check_group(request_rec *r, const char *line, const void *parsed)
 {
-    const rule *ru = parsed;
-    authz_status answer;
-    sk_identity *id = caller(r, &answer);
-    size_t j;
-    json_t *g;
-    int i;
-    if (!id)
-        return answer;
-    for (i = 0; i < ru->words->nelts; i++)
-        json_array_foreach(id->groups, j, g) {
-            const char *gid = json_string_value(json_array_get(g, 0));
-            const char *name = json_string_value(json_array_get(g, 1));
-            if ((gid && !strcmp(gid, WORD(ru->words, i))) || (name && !strcmp(name, WORD(ru->words, i))))
-                return AUTHZ_GRANTED;
-        }
-    note_other(r, "group", ru);
-    return AUTHZ_DENIED;
+    return any_word(r, parsed, "group", in_group);
 }
 
 static authz_status check_tenant(request_rec *r, const char *line, const void *parsed)
 {
-    const rule *ru = parsed;
-    authz_status answer;
-    sk_identity *id = caller(r, &answer);
-    int i;
-    if (!id)
-        return answer;
-    for (i = 0; i < ru->words->nelts; i++) {
-        const char *t = WORD(ru->words, i);
-        if ((id->tenant_id && !strcmp(id->tenant_id, t)) || (id->tenant_slug && !strcmp(id->tenant_slug, t)))
-            return AUTHZ_GRANTED;
-    }
-    note_other(r, "tenant", ru);
-    return AUTHZ_DENIED;
+    return any_word(r, parsed, "tenant", of_tenant);
 }
 
 /* A claim value as text, for comparison: strings as they are, numbers and booleans as in JSON. */
