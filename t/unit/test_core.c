@@ -229,6 +229,32 @@ START_TEST(b64url_rejects)
     ck_assert_ptr_null(sk_b64url_decode(pool, NULL, &n));
     ck_assert_ptr_null(sk_b64url_decode(NULL, "YQ", &n));
     ck_assert_ptr_null(sk_b64url_encode(pool, NULL, 3));
+
+    /* every byte value in every position of a group: accepted exactly when it is in the
+     * alphabet, and then decoded to its index */
+    static const char url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int c = 1; c < 256; c++) {
+        const char *u = strchr(url, c), *t = strchr(std, c);
+        char in[5] = { (char)c, 'A', 'A', 'A', '\0' };
+        unsigned char *out = sk_b64url_decode(pool, in, &n);
+        if (u == NULL)
+            ck_assert_msg(out == NULL, "byte %d accepted by the url decoder", c);
+        else
+            ck_assert_msg(out != NULL && n == 3 && out[0] == (unsigned char)((u - url) << 2),
+                          "byte %d decoded wrongly by the url decoder", c);
+        out = sk_b64_decode(pool, in, &n);
+        if (t == NULL)
+            ck_assert_msg(out == NULL, "byte %d accepted by the standard decoder", c);
+        else
+            ck_assert_msg(out != NULL && n == 3 && out[0] == (unsigned char)((t - std) << 2),
+                          "byte %d decoded wrongly by the standard decoder", c);
+        in[0] = 'A';
+        in[3] = (char)c;
+        out = sk_b64url_decode(pool, in, &n);
+        /* '=' there is padding ("AAA=" is canonical) */
+        ck_assert_msg((out != NULL) == (u != NULL || c == '='), "byte %d in last place (url decoder)", c);
+    }
 }
 END_TEST
 
