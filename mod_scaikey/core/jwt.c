@@ -240,6 +240,20 @@ done:
     return pkey;
 }
 
+/* A context for signing (sign = 1) or verifying with pkey: SHA-256, and PKCS#1 v1.5 padding for
+ * RS256. NULL on failure. Shared by every thread as a template: each operation works on a dup. */
+static EVP_PKEY_CTX *prepared_ctx(EVP_PKEY *pkey, sk_alg alg, EVP_MD *md, int sign)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL || (sign ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_verify_init(ctx)) <= 0
+        || EVP_PKEY_CTX_set_signature_md(ctx, md) <= 0
+        || (alg == SK_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0)) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 /* Prepares k for signing through OpenSSL from the private part of its cjose key. On failure
  * the key signs through cjose. */
 static void key_prepare_signing(apr_pool_t *p, sk_key *k)
@@ -260,11 +274,7 @@ static void key_prepare_signing(apr_pool_t *p, sk_key *k)
     }
     json_decref(obj);
     if (k->pkey == NULL || (k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL
-        || (k->sign_tmpl = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL
-        || EVP_PKEY_sign_init(k->sign_tmpl) <= 0
-        || EVP_PKEY_CTX_set_signature_md(k->sign_tmpl, k->sha256) <= 0
-        || (k->alg == SK_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(k->sign_tmpl, RSA_PKCS1_PADDING) <= 0)) {
-        EVP_PKEY_CTX_free(k->sign_tmpl);
+        || (k->sign_tmpl = prepared_ctx(k->pkey, k->alg, k->sha256, 1)) == NULL) {
         EVP_MD_free(k->sha256);
         EVP_PKEY_free(k->pkey);
         k->sign_tmpl = NULL;
@@ -325,11 +335,7 @@ static void key_prepare_verify(apr_pool_t *p, sk_key *k)
     k->vkey = pkey_from_jwk(p, obj, k->alg, 0);
     json_decref(obj);
     if (k->vkey == NULL || (k->sha256 == NULL && (k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
-        || (k->verify_tmpl = EVP_PKEY_CTX_new_from_pkey(NULL, k->vkey, NULL)) == NULL
-        || EVP_PKEY_verify_init(k->verify_tmpl) <= 0
-        || EVP_PKEY_CTX_set_signature_md(k->verify_tmpl, k->sha256) <= 0
-        || (k->alg == SK_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(k->verify_tmpl, RSA_PKCS1_PADDING) <= 0)) {
-        EVP_PKEY_CTX_free(k->verify_tmpl);
+        || (k->verify_tmpl = prepared_ctx(k->vkey, k->alg, k->sha256, 0)) == NULL) {
         EVP_PKEY_free(k->vkey);
         k->verify_tmpl = NULL;
         k->vkey = NULL;

@@ -36,12 +36,6 @@ static const char *scope_text(apr_pool_t *p, const char *scope)
     return apr_pstrcat(p, "Use the permission \"", scope, "\"", NULL);
 }
 
-static int form_error(sk_req *q, int status, const char *error, const char *desc)
-{
-    return sk_login_error_page(q, NULL, status == HTTP_REQUEST_ENTITY_TOO_LARGE ? status : HTTP_BAD_REQUEST,
-                               "Invalid request", desc);
-}
-
 /* The flow at its consent step, the request it keeps and the SSO session it belongs to.
  * OK, or DONE after a page. */
 static int consent_flow(sk_req *q, const char *handle, int post, json_t **tenant, sk_flow **f, sk_authz *az,
@@ -147,7 +141,7 @@ int sk_consent_submit(sk_req *q)
     char *text;
     sk_db_status st;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (consent_flow(q, apr_table_get(q->form, "flow"), 1, &tenant, &f, &az, &who) != OK)
         return OK;

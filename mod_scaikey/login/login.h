@@ -112,6 +112,8 @@ int sk_login_render(sk_req *q, sk_flow *f, json_t *tenant, int status, const cha
 int sk_login_tenant_flow(sk_req *q, const char *handle, json_t **tenant, sk_flow **f);
 /* Plain error page in a tenant's branding (or the default one). */
 int sk_login_error_page(sk_req *q, json_t *tenant, int status, const char *title, const char *message);
+/* The answer to a form that cannot be read, for sk_req_read_form: the error page (413 or 400). */
+int sk_login_form_error(sk_req *q, int status, const char *error, const char *desc);
 
 /* Called after a correct password: SK_LOGIN_CONTINUE when no further factor is needed; otherwise
  * the page it sent (the MFA step of login/mfa.c, or an error page). */

@@ -40,12 +40,6 @@ static int expired(sk_req *q, json_t *tenant)
                                "application and try again.");
 }
 
-static int form_error(sk_req *q, int status, const char *error, const char *desc)
-{
-    return sk_login_error_page(q, NULL, status == HTTP_REQUEST_ENTITY_TOO_LARGE ? status : HTTP_BAD_REQUEST,
-                               "Invalid request", desc);
-}
-
 static void audit(sk_req *q, const char *result, json_t *user, const char *tenant_id, json_t *details,
                   const char *session_id)
 {
@@ -182,7 +176,7 @@ int sk_login_mfa_email(sk_req *q)
     sk_flow *f;
     int wait = 0;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (mfa_flow(q, apr_table_get(q->form, "flow"), 1, &tenant, &f, &mu) != OK)
         return OK;
@@ -231,7 +225,7 @@ int sk_login_mfa_submit(sk_req *q)
     long long auth_time = 0;
     int attempts, rc, window = q->cfg->throttle_window == SK_UNSET ? 900 : q->cfg->throttle_window, wait;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (mfa_flow(q, apr_table_get(q->form, "flow"), 1, &tenant, &f, &mu) != OK)
         return OK;

@@ -59,7 +59,9 @@ static int unavailable_page(sk_req *q, json_t *tenant)
                                "Sign-in is not available right now. Please try again shortly.");
 }
 
-static int form_error(sk_req *q, int status, const char *error, const char *desc)
+/* A form that cannot be read (sk_req_read_form): the error page, 413 for a body too large and
+ * 400 otherwise. */
+int sk_login_form_error(sk_req *q, int status, const char *error, const char *desc)
 {
     return sk_login_error_page(q, NULL, status == HTTP_REQUEST_ENTITY_TOO_LARGE ? status : HTTP_BAD_REQUEST,
                                "Invalid request", desc);
@@ -184,7 +186,7 @@ int sk_login_submit(sk_req *q)
     int wait_ip, wait_acct, ok, window, platform;
     long long auth_time = 0;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (sk_login_tenant_flow(q, apr_table_get(q->form, "flow"), &tenant, &f) != OK)
         return OK;

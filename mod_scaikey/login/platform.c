@@ -27,12 +27,6 @@
 
 APLOG_USE_MODULE(scaikey);
 
-static int form_error(sk_req *q, int status, const char *error, const char *desc)
-{
-    return sk_login_error_page(q, NULL, status == HTTP_REQUEST_ENTITY_TOO_LARGE ? status : HTTP_BAD_REQUEST,
-                               "Invalid request", desc);
-}
-
 static int unavailable_page(sk_req *q)
 {
     return sk_login_error_page(q, NULL, HTTP_SERVICE_UNAVAILABLE, "Temporarily unavailable",
@@ -170,7 +164,7 @@ int sk_login_identify(sk_req *q)
     json_t *tenants = NULL;
     sk_flow *f;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (platform_flow(q, apr_table_get(q->form, "flow"), 1, &f) != OK)
         return OK;
@@ -196,7 +190,7 @@ int sk_login_choose_tenant(sk_req *q)
     sk_flow *f;
     size_t i;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (platform_flow(q, apr_table_get(q->form, "flow"), 1, &f) != OK)
         return OK;
@@ -226,7 +220,7 @@ int sk_login_unknown_password(sk_req *q)
     sk_db *db;
     int wait_ip, wait_acct, window;
 
-    if (sk_req_read_form(q, form_error) != OK)
+    if (sk_req_read_form(q, sk_login_form_error) != OK)
         return OK;
     if (platform_flow(q, apr_table_get(q->form, "flow"), 1, &f) != OK)
         return OK;
