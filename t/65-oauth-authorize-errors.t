@@ -371,4 +371,19 @@ subtest 'logout errors' => sub {
      'the session is still live after refused logouts');
 };
 
+subtest 'a sign-in form that cannot be read is an error page (400 or 413), never a 500' => sub {
+  my $TP = "/api/v1/auth/tenants/$T->{slug}/oauth";
+  for my $path ("$PP/login", "$PP/login/tenant", "$PP/login/password", "$TP/login", "$TP/consent",
+                "$TP/login/mfa", "$TP/login/mfa/email") {
+    my %form = ('Content-Type' => 'application/x-www-form-urlencoded');
+    error_page(req(POST => $path, raw => '{"flow":"x"}', headers => { 'Content-Type' => 'application/json' },
+                   ip => unique_ip()), 400, "$path, JSON");
+    error_page(req(POST => $path, raw => "flow=\xff\xfe", headers => \%form, ip => unique_ip()), 400,
+               "$path, bad UTF-8");
+    my $r = req(POST => $path, raw => 'flow=' . ('x' x (1024 * 1024)), headers => \%form, ip => unique_ip());
+    error_page($r, 413, "$path, 1 MiB");
+    is(page_title($r->{content}), 'Invalid request', "$path, 1 MiB: the page says so");
+  }
+};
+
 done_testing();
