@@ -11,6 +11,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(sleep time);
+use POSIX ();
 use SK qw(:all);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
@@ -277,7 +278,9 @@ subtest 'switching a server to ES256 against the same database' => sub {
   # seconds apart, so one may still sign with a key the simulated clock has since retired)
   my $rs_kid = by_status(keys_now())->{current}[0];
   my $rs_token = admin_token_with_kid($rs_kid);
-  my ($ES, $guard) = extra_apache("ScaiKeySigningAlg ES256", base());
+  # /r is guarded with neither cache: every request checks the token's signature again
+  my ($ES, $guard) = extra_apache("ScaiKeySigningAlg ES256\nScaiKeyProcessCache off\nScaiKeyCache none\n"
+                                  . whoami_location(1), base());
   ok($ES, 'a second server with ScaiKeySigningAlg ES256 started') or return;
   my $items = keys_now();
   my @es_cur = map { $_->{kid} } grep { $_->{alg} eq 'ES256' && $_->{status} eq 'current' } @$items;
@@ -290,6 +293,35 @@ subtest 'switching a server to ES256 against the same database' => sub {
   my $es_token = admin_token(base => $ES);
   is(header_of($es_token)->{alg}, 'ES256', 'its tokens are ES256');
   is(kid_of($es_token), $es_cur[0], 'signed with the ES256 current key');
+
+  # Past 64 checks a process checks an ES256 key's signatures with the key's own table
+  # (core/es256.c): 4 clients x 100 requests, spread over both processes, then forgeries.
+  my @pids;
+  for my $w (1 .. 4) {
+    my $pid = fork() // die "fork: $!";
+    if (!$pid) {
+      my $bad = 0;
+      for (1 .. 100) { $bad++ if req(GET => '/r', base => $ES, token => $es_token)->{status} != 200 }
+      POSIX::_exit($bad > 255 ? 255 : $bad);
+    }
+    push @pids, $pid;
+  }
+  my $refused = 0;
+  for (@pids) { waitpid($_, 0); $refused += $? >> 8 }
+  is($refused, 0, 'an ES256 token checked 400 times by the guard, from 4 clients at once: always accepted');
+  my ($h64, $p64, $s64) = split /\./, $es_token;
+  my $sig = b64url_decode($s64);
+  my @forged;
+  for my $i (0, 13, 31, 32, 50, 63) {
+    my $b = $sig;
+    substr($b, $i, 1) = chr(ord(substr($b, $i, 1)) ^ 0x04);
+    push @forged, "$h64.$p64." . b64url($b);
+  }
+  push @forged, "$h64.$p64." . b64url("\0" x 64), "$h64.$p64." . b64url(substr($sig, 32) . substr($sig, 0, 32));
+  my @answers = map { req(GET => '/r', base => $ES, token => $_)->{status} } (@forged) x 3;
+  is_deeply([grep { $_ != 401 } @answers], [], 'signatures changed by a bit, zero or with r and s swapped: 401 each time');
+  is(req(GET => '/r', base => $ES, token => $es_token)->{status}, 200, 'the genuine token still 200');
+
   my $j = jwks_with([$es_cur[0], $es_next[0], $rs_kid], base => $ES);
   my (undef, $c) = eval { verify_jwt($es_token, $j) };
   ok($c, 'the ES256 token verifies with Crypt::JWT against the JWKS') or diag($@);

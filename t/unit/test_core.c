@@ -13,8 +13,11 @@
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/ec.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
+#include "core/es256.h"
 #include "core/password.h"
 #include "core/secrets.h"
 #include "core/jwt.h"
@@ -822,6 +825,199 @@ START_TEST(native_verify)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ es256 */
+
+/* the EVP answer for sig (r || s) of md by key: 1 valid, 0 not */
+static int evp_es256(EVP_PKEY *key, const unsigned char *md, const unsigned char *sig)
+{
+    unsigned char der[80], *pp = der;
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+    ck_assert(es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1);
+    int len = i2d_ECDSA_SIG(es, &pp);
+    ECDSA_SIG_free(es);
+    ck_assert_int_gt(len, 0);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+    ck_assert(ctx != NULL && EVP_PKEY_verify_init(ctx) == 1);
+    int rv = EVP_PKEY_verify(ctx, der, (size_t)len, md, 32);
+    EVP_PKEY_CTX_free(ctx);
+    return rv == 1;
+}
+
+/* r || s of md signed by key */
+static void evp_es256_sign(EVP_PKEY *key, const unsigned char *md, unsigned char *sig)
+{
+    unsigned char der[80];
+    size_t len = sizeof(der);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+    ck_assert(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_sign(ctx, der, &len, md, 32) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    const unsigned char *pp = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &pp, (long)len);
+    ck_assert_ptr_nonnull(es);
+    const BIGNUM *r, *s;
+    ECDSA_SIG_get0(es, &r, &s);
+    ck_assert_int_eq(BN_bn2binpad(r, sig, 32), 32);
+    ck_assert_int_eq(BN_bn2binpad(s, sig + 32, 32), 32);
+    ECDSA_SIG_free(es);
+}
+
+/* the table check and EVP_PKEY_verify give the same answer for sig, and it is want (-1: any) */
+static void same_answer(sk_es256 *c, EVP_PKEY *key, const unsigned char *md, const unsigned char *sig, int want,
+                        const char *what)
+{
+    int fast = sk_es256_verify(c, md, sig), evp = evp_es256(key, md, sig);
+    ck_assert_msg(fast == evp, "%s: table %d, EVP %d", what, fast, evp);
+    if (want >= 0)
+        ck_assert_msg(fast == want, "%s: %d, expected %d", what, fast, want);
+}
+
+START_TEST(es256_table_agrees_with_openssl)
+{
+    /* n, the order of P-256 */
+    static const unsigned char n[32] = {
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51
+    };
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    ck_assert_ptr_nonnull(other);
+    for (int k = 0; k < 6; k++) {
+        EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        ck_assert_ptr_nonnull(key);
+        sk_es256 *c = sk_es256_new(key, 0);
+        ck_assert_ptr_nonnull(c);
+        ck_assert(!sk_es256_ready(c));
+        for (int i = 0; i < 60; i++) {
+            unsigned char md[32], md2[32], sig[64], bad[64];
+            ck_assert_int_eq(RAND_bytes(md, 32), 1);
+            evp_es256_sign(key, md, sig);
+            same_answer(c, key, md, sig, 1, "a signature of the key");
+            ck_assert(sk_es256_ready(c));
+
+            memcpy(md2, md, 32);
+            md2[i % 32] ^= (unsigned char)(1u << (i % 8));
+            same_answer(c, key, md2, sig, 0, "another digest");
+            memcpy(bad, sig, 64);
+            bad[(i * 7) % 64] ^= (unsigned char)(1u << (i % 8));
+            same_answer(c, key, md, bad, 0, "one bit changed");
+            memcpy(bad, sig + 32, 32);
+            memcpy(bad + 32, sig, 32);
+            same_answer(c, key, md, bad, 0, "r and s swapped");
+            ck_assert_int_eq(RAND_bytes(bad, 64), 1);
+            same_answer(c, key, md, bad, 0, "random bytes");
+            evp_es256_sign(other, md, bad);
+            same_answer(c, key, md, bad, 0, "a signature by another key");
+
+            /* (r, n - s) is the other valid signature of the same digest */
+            BIGNUM *sb = BN_bin2bn(sig + 32, 32, NULL), *nb = BN_bin2bn(n, 32, NULL);
+            ck_assert(sb != NULL && nb != NULL && BN_sub(sb, nb, sb) == 1);
+            memcpy(bad, sig, 32);
+            ck_assert_int_eq(BN_bn2binpad(sb, bad + 32, 32), 32);
+            BN_free(sb);
+            BN_free(nb);
+            same_answer(c, key, md, bad, 1, "s replaced by n - s");
+        }
+        /* r and s out of [1, n - 1] */
+        unsigned char md[32], sig[64], bad[64];
+        ck_assert_int_eq(RAND_bytes(md, 32), 1);
+        evp_es256_sign(key, md, sig);
+        const struct { int half; int fill; } edges[] = { { 0, 0 }, { 1, 0 }, { 0, 1 }, { 1, 1 }, { 0, 2 }, { 1, 2 } };
+        for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
+            memcpy(bad, sig, 64);
+            unsigned char *part = bad + 32 * edges[e].half;
+            if (edges[e].fill == 0)
+                memset(part, 0, 32);           /* 0 */
+            else if (edges[e].fill == 1)
+                memcpy(part, n, 32);           /* n */
+            else
+                memset(part, 0xff, 32);        /* beyond n */
+            same_answer(c, key, md, bad, 0, "r or s out of range");
+        }
+        /* s = 1, 2, n - 1: the inverse at its edges (not signatures: refused, by both) */
+        const unsigned char small[3] = { 1, 2, 0 };
+        for (int e = 0; e < 3; e++) {
+            memcpy(bad, sig, 64);
+            if (small[e] != 0) {
+                memset(bad + 32, 0, 32);
+                bad[63] = small[e];
+            } else {
+                memcpy(bad + 32, n, 32);
+                bad[63] -= 1;
+            }
+            same_answer(c, key, md, bad, -1, "s at an edge");
+        }
+        sk_es256_free(c);
+        EVP_PKEY_free(key);
+    }
+    EVP_PKEY_free(other);
+}
+END_TEST
+
+START_TEST(es256_warmup_and_refusals)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    unsigned char md[32], sig[64];
+    ck_assert_int_eq(RAND_bytes(md, 32), 1);
+    evp_es256_sign(key, md, sig);
+    sk_es256 *c = sk_es256_new(key, 3);
+    ck_assert_int_eq(sk_es256_verify(c, md, sig), -1);   /* the caller checks the first two */
+    ck_assert_int_eq(sk_es256_verify(c, md, sig), -1);
+    ck_assert(!sk_es256_ready(c));
+    ck_assert_int_eq(sk_es256_verify(c, md, sig), 1);    /* the third builds the table */
+    ck_assert(sk_es256_ready(c));
+    sk_es256_free(c);
+    sk_es256_free(NULL);
+    ck_assert_int_eq(sk_es256_verify(NULL, md, sig), -1);
+    EVP_PKEY_free(key);
+
+    /* only P-256 keys */
+    ck_assert_ptr_null(sk_es256_new(NULL, 0));
+    EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    ck_assert(p384 != NULL && rsa != NULL);
+    ck_assert_ptr_null(sk_es256_new(p384, 0));
+    ck_assert_ptr_null(sk_es256_new(rsa, 0));
+    EVP_PKEY_free(p384);
+    EVP_PKEY_free(rsa);
+}
+END_TEST
+
+START_TEST(es256_key_after_warmup)
+{
+    /* past the warm-up an ES256 key checks through its table: what it accepts and refuses stays */
+    sk_key *ec = sk_key_generate(pool, SK_ALG_ES256);
+    keyset ks = { { ec }, 1, NULL };
+    char *tok = NULL;
+    for (int i = 0; i < 80; i++) {
+        json_t *claims = sample_claims();
+        json_object_set_new(claims, "n", json_integer(i));
+        tok = sk_jwt_sign(pool, ec, claims, NULL);
+        json_decref(claims);
+        json_t *got = sk_jwt_verify(pool, tok, lookup, &ks, NULL, NULL);
+        ck_assert_msg(got != NULL, "token %d refused", i);
+        ck_assert_int_eq(json_integer_value(json_object_get(got, "n")), i);
+        json_decref(got);
+    }
+    char *dot2 = strrchr(tok, '.');
+    size_t siglen = 0;
+    unsigned char *sig = sk_b64url_decode(pool, dot2 + 1, &siglen), bad[64];
+    ck_assert_uint_eq(siglen, 64);
+    const char *input = apr_pstrndup(pool, tok, (size_t)(dot2 - tok));
+    for (int i = 0; i < 64; i += 5) {
+        memcpy(bad, sig, 64);
+        bad[i] ^= 0x01;
+        expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    }
+    memset(bad, 0, sizeof(bad));
+    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    /* the payload changed, the signature kept */
+    char *body = apr_pstrdup(pool, input);
+    char *p2 = strchr(body, '.') + 2;
+    *p2 = *p2 == 'A' ? 'B' : 'A';
+    expect_refused(apr_pstrcat(pool, body, dot2, NULL), &ks, NULL);
+}
+END_TEST
+
 START_TEST(verify_tampered)
 {
     sk_key *k = load(RSA1_JWK, SK_ALG_RS256);
@@ -1064,6 +1260,9 @@ static Suite *core_suite(void)
     tcase_add_test(tc, verify_unknown_kid);
     tcase_add_test(tc, verify_tampered);
     tcase_add_test(tc, native_verify);
+    tcase_add_test(tc, es256_table_agrees_with_openssl);
+    tcase_add_test(tc, es256_warmup_and_refusals);
+    tcase_add_test(tc, es256_key_after_warmup);
     tcase_add_test(tc, verify_structure);
     tcase_add_test(tc, peek_claims);
     suite_add_tcase(s, tc);
