@@ -26,4 +26,8 @@ int sk_es256_verify(sk_es256 *e, const unsigned char md[SK_ES256_DIGEST_LEN],
 /* 1 once the table is there (for tests). */
 int sk_es256_ready(const sk_es256 *e);
 
+/* out = a^-1 modulo the order of P-256 by the checker's own arithmetic alone (sk_es256_verify
+ * checks its result by multiplication; this is for tests). 0, or -1 when a is not in [1, n-1]. */
+int sk_es256_inverse(const unsigned char a[32], unsigned char out[32]);
+
 #endif

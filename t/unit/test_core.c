@@ -14,6 +14,7 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -872,6 +873,50 @@ static void same_answer(sk_es256 *c, EVP_PKEY *key, const unsigned char *md, con
         ck_assert_msg(fast == want, "%s: %d, expected %d", what, fast, want);
 }
 
+START_TEST(es256_inverse_agrees_with_bn)
+{
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    const BIGNUM *n = EC_GROUP_get0_order(g);
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *a = BN_new(), *want = BN_new(), *got = BN_new();
+    unsigned char ab[32], out[32];
+    ck_assert(g != NULL && ctx != NULL && a != NULL && want != NULL && got != NULL);
+    for (int i = 0; i < 20000 + 6; i++) {
+        switch (i) {                        /* the edges first: 1, 2, 3, n - 1, n - 2, 2^255 */
+        case 0: case 1: case 2:
+            ck_assert(BN_set_word(a, (BN_ULONG)i + 1));
+            break;
+        case 3: case 4:
+            ck_assert(BN_sub(a, n, BN_value_one()) && (i == 3 || BN_sub_word(a, 1)));
+            break;
+        case 5:
+            BN_zero(a);
+            ck_assert(BN_set_bit(a, 255));
+            break;
+        default:
+            do
+                ck_assert(BN_rand_range(a, n));
+            while (BN_is_zero(a));
+        }
+        ck_assert_int_eq(BN_bn2binpad(a, ab, 32), 32);
+        ck_assert_int_eq(sk_es256_inverse(ab, out), 0);
+        ck_assert_ptr_nonnull(BN_mod_inverse(want, a, n, ctx));
+        ck_assert_ptr_nonnull(BN_bin2bn(out, 32, got));
+        ck_assert_msg(BN_cmp(got, want) == 0, "the inverse of value %d differs", i);
+    }
+    /* 0 and n have none */
+    memset(ab, 0, 32);
+    ck_assert_int_eq(sk_es256_inverse(ab, out), -1);
+    ck_assert_int_eq(BN_bn2binpad(n, ab, 32), 32);
+    ck_assert_int_eq(sk_es256_inverse(ab, out), -1);
+    BN_free(a);
+    BN_free(want);
+    BN_free(got);
+    BN_CTX_free(ctx);
+    EC_GROUP_free(g);
+}
+END_TEST
+
 START_TEST(es256_table_agrees_with_openssl)
 {
     /* n, the order of P-256 */
@@ -1260,6 +1305,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, verify_unknown_kid);
     tcase_add_test(tc, verify_tampered);
     tcase_add_test(tc, native_verify);
+    tcase_add_test(tc, es256_inverse_agrees_with_bn);
     tcase_add_test(tc, es256_table_agrees_with_openssl);
     tcase_add_test(tc, es256_warmup_and_refusals);
     tcase_add_test(tc, es256_key_after_warmup);
