@@ -8,6 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use POSIX ();
 use Digest::SHA qw(hmac_sha1 hmac_sha256_hex sha256_hex);
 use MIME::Base64 qw(decode_base64);
 use SK qw(:all);
@@ -459,6 +460,56 @@ subtest 'hosted login: five wrong codes end the sign-in' => sub {
   ok(!$b->cookie('scaikey_sso'), 'no SSO session');
   $x = $b->post($cf->{action}, [flow => $cf->{fields}{flow}, csrf => $cf->{fields}{csrf}]);
   is($x->{status}, 400, 'no code on an ended flow: 400');
+};
+
+subtest 'hosted login: TOTP codes sent at once count one each' => sub {
+  # a user of the strict tenant with TOTP: signed in once through the emailed code, then enrolled
+  my $hu = create_user(role => 'user', tenant_id => $tm->{id}, prefix => 'mfa-page-race');
+  my (undef, $mt) = challenge($hu, $tm);
+  is(send_mfa($tm, mfa_token => $mt, user_id => $hu->{id})->{status}, 200, 'a code mailed for the API sign-in');
+  my $at = verify($tm, mfa_token => $mt, code => last_code($hu->{email}))->{json}{access_token};
+  ok($at, 'signed in') or return;
+  my $key = b32decode(me($at, POST => '/totp/setup')->{json}{secret} // '');
+  is(me($at, POST => '/totp/confirm', json => { code => totp_at($key, int(time() / 30)) })->{status}, 200, 'TOTP on');
+  my $step = int(time() / 30);
+  my %near = map { totp_at($key, $step + $_) => 1 } -2 .. 2;
+  my ($code) = grep { !$near{$_} } qw(000000 111111 222222 333333 444444 555555);
+
+  my $b = SKBrowser->new;
+  my $r = to_mfa_page($b, $hu);
+  my $cf = code_form($r);
+  ok($cf, 'the MFA page with its code form') or return diag($r->{content});
+  # 24 wrong codes at the same moment, from 24 processes sharing the browser's cookies (TOTP codes
+  # have no counter of their own, as a mailed code has: only the flow's counts them)
+  my ($rd, $wr, $go_rd, $go_wr);
+  pipe($rd, $wr) or die "pipe: $!";
+  pipe($go_rd, $go_wr) or die "pipe: $!";
+  my @kids;
+  for (1 .. 24) {
+    my $pid = fork() // die "fork: $!";
+    if (!$pid) {
+      close $rd;
+      close $go_wr;
+      sysread($go_rd, my $buf, 1);          # all start when the parent closes the pipe
+      my $x = $b->post($cf->{action}, [flow => $cf->{fields}{flow}, csrf => $cf->{fields}{csrf}, code => $code]);
+      syswrite($wr, "$x->{status}\n");
+      POSIX::_exit(0);
+    }
+    push @kids, $pid;
+  }
+  close $wr;
+  close $go_rd;
+  close $go_wr;
+  my @status = map { chomp; $_ } <$rd>;
+  waitpid($_, 0) for @kids;
+  is(scalar @status, 24, 'twenty-four answers');
+  my $tried = grep { $_ == 401 } @status;
+  ok($tried >= 1 && $tried <= 5, "at most five of them were tried as codes (401: $tried)");
+  is(scalar(grep { $_ == 400 } @status), 24 - $tried, 'the others found the sign-in ended (400)');
+  my $x = $b->post($cf->{action}, [flow => $cf->{fields}{flow}, csrf => $cf->{fields}{csrf},
+                                   code => totp_at($key, int(time() / 30))]);
+  is($x->{status}, 400, 'the right code afterwards finds the sign-in ended') if $tried == 5;
+  ok(!$b->cookie('scaikey_sso'), 'no SSO session');
 };
 
 done_testing();

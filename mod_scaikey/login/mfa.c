@@ -216,7 +216,7 @@ static int check_code(sk_req *q, sk_flow *f, json_t *methods, const char *code, 
 int sk_login_mfa_submit(sk_req *q)
 {
     json_t *tenant, *mu, *methods, *row = NULL, *user;
-    const char *code, *method = NULL, *sid = NULL, *updated = NULL, *tenant_id, *ip_key;
+    const char *code, *method = NULL, *sid = NULL, *updated = NULL, *tenant_id, *ip_key, *count = NULL;
     sk_flow *f;
     sk_authz az;
     sk_signin who = { 0 };
@@ -249,10 +249,11 @@ int sk_login_mfa_submit(sk_req *q)
         return render(q, f, tenant, methods, HTTP_TOO_MANY_REQUESTS, NULL,
                       "Too many failed attempts. Try again later.");
     }
-    /* every code given counts; the fifth wrong one ends the sign-in */
-    attempts = (int)json_integer_value(json_object_get(f->data, "mfa_attempts")) + 1;
-    if (sk_flow_update(q, f, f->tenant_id, f->user_id, f->email,
-                       sk_pool_json(q->p, json_pack("{s:i}", "mfa_attempts", attempts))) != 0)
+    /* every code given counts, in the store and under the flow's row lock, so that codes sent
+     * at once count one each; the fifth wrong one ends the sign-in, and past it none is tried */
+    if ((st = SK_QV(db, "flow_mfa_attempt", &count, f->id, apr_itoa(q->p, MAX_ATTEMPTS))) == SK_DB_NOTFOUND)
+        return expired(q, tenant);
+    if (st != SK_DB_OK || (attempts = atoi(count)) < 1)
         return unavailable(q, tenant);
     if ((rc = check_code(q, f, methods, code, &method)) < 0)
         return unavailable(q, tenant);

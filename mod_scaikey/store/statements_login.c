@@ -81,6 +81,13 @@ const sk_statement sk_statements_login[] = {
       "WITH args AS (SELECT %s::text AS id, %s::text AS tid, %s::text AS uid, %s::text AS email, %s::jsonb AS d) "
       "UPDATE one_time_codes o SET tenant_id = a.tid, user_id = a.uid, email = a.email, data = o.data || a.d "
       "FROM args a WHERE o.id = a.id AND o.purpose = 'flow' AND o.used_at IS NULL RETURNING o.id" },
+    /* one more code tried at the MFA step of a live flow, under the row's lock: concurrent
+     * submissions count one each, and none is let through past the limit (id, limit) */
+    { "flow_mfa_attempt",
+      "UPDATE one_time_codes SET data = jsonb_set(data, '{mfa_attempts}', "
+      "to_jsonb(coalesce((data ->> 'mfa_attempts')::int, 0) + 1)) "
+      "WHERE id = %s AND purpose = 'flow' AND used_at IS NULL AND expires_at > now() AND data ->> 'stage' = 'mfa' "
+      "AND coalesce((data ->> 'mfa_attempts')::int, 0) < %s::int RETURNING data ->> 'mfa_attempts'" },
     /* a flow ends once: a second submission finds nothing */
     { "flow_finish",
       "UPDATE one_time_codes SET used_at = now() WHERE id = %s AND purpose = 'flow' AND used_at IS NULL "
