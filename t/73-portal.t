@@ -147,6 +147,31 @@ subtest 'MFA users get the challenge at the portal too' => sub {
   is($r->{json}{mfa_required}, JSON::PP::true, 'challenge');
   is($r->{json}{tenant_slug}, $tm->{slug}, 'tenant_slug names where to verify');
   ok(!exists $r->{json}{access_token}, 'no tokens');
+
+  # finished with a mailed code at the tenant's MFA endpoints: tokens on a portal session
+  SKIP: {
+    skip 'SK_MAILDIR not set', 9 unless $ENV{SK_MAILDIR};
+    my $mt = $r->{json}{mfa_token};
+    my $base = "/api/v1/auth/tenants/$r->{json}{tenant_slug}/mfa";
+    my $s = req(POST => "$base/email/send", json => { mfa_token => $mt, user_id => $v->{id} }, ip => unique_ip());
+    is($s->{status}, 200, 'a code is mailed') or diag($s->{content});
+    my @m = mails_to($v->{email});
+    my ($code) = @m && $m[-1]{body} =~ /^\s+(\d{6})\s*$/m ? ($1) : ();
+    ok($code, 'the mail holds a six-digit code');
+    my $bad = $code && $code eq '123456' ? '654321' : '123456';
+    is(req(POST => "$base/verify", json => { mfa_token => $mt, code => $bad }, ip => unique_ip())->{status}, 401,
+       'a wrong code: 401');
+    my $ok = req(POST => "$base/verify", json => { mfa_token => $mt, code => $code // '' }, ip => unique_ip());
+    is($ok->{status}, 200, 'the mailed code: 200') or diag($ok->{content});
+    ok($ok->{json}{access_token} && $ok->{json}{refresh_token}, 'access and refresh tokens');
+    my ($claims) = (jwt_parts($ok->{json}{access_token} // ''))[1];
+    is($claims->{tenant_id}, $tm->{id}, "the token is the tenant's");
+    my $sid = $claims->{sid} // '';
+    is(psql("SELECT kind FROM sessions WHERE id = " . sql_quote($sid)), 'portal', 'on a portal session');
+    is(psql("SELECT mfa_verified::text FROM sessions WHERE id = " . sql_quote($sid)), 'true', 'MFA-verified');
+    is(req(POST => "$base/verify", json => { mfa_token => $mt, code => $code // '' }, ip => unique_ip())->{status}, 401,
+       'the same challenge again: 401');
+  }
 };
 
 done_testing();
