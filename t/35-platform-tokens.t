@@ -58,27 +58,6 @@ sub call {
 }
 
 # ---------------------------------------------------------------------------
-# The database, all tables but the audit log (which t/36 looks after): a digest per table
-
-my @TABLES = grep { $_ ne 'audit_log' }
-  psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-       . "AND table_type = 'BASE TABLE' ORDER BY table_name");
-
-sub db_state {
-  my $sql = join(' UNION ALL ', map {
-    sprintf(q{SELECT %s || '=' || md5(coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '')) FROM "%s" x},
-            sql_quote($_), $_)
-  } @TABLES);
-  return { map { split /=/, $_, 2 } psql($sql) };
-}
-
-sub changed_tables {
-  my ($a, $b) = @_;
-  my %all = (%$a, %$b);
-  return grep { ($a->{$_} // '') ne ($b->{$_} // '') } sort keys %all;
-}
-
-# ---------------------------------------------------------------------------
 # Fixtures, made by the bootstrap super_admin
 
 sub sa_post {

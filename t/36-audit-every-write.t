@@ -56,27 +56,6 @@ sub call {
   return $r;
 }
 
-# ---------------------------------------------------------------------------
-# The database, every table but the audit log: a digest per table
-
-my @TABLES = grep { $_ ne 'audit_log' }
-  psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-       . "AND table_type = 'BASE TABLE' ORDER BY table_name");
-
-sub db_state {
-  my $sql = join(' UNION ALL ', map {
-    sprintf(q{SELECT %s || '=' || md5(coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '')) FROM "%s" x},
-            sql_quote($_), $_)
-  } @TABLES);
-  return { map { split /=/, $_, 2 } psql($sql) };
-}
-
-sub changed_tables {
-  my ($a, $b) = @_;
-  my %all = (%$a, %$b);
-  return grep { ($a->{$_} // '') ne ($b->{$_} // '') } sort keys %all;
-}
-
 # A refused audit insert that got as far as the chain trigger used up an id. Once no such insert
 # can come any more, the id sequence goes back to the newest row, under the chain's own lock
 # (sql/001_init.sql), so that the test leaves the ids as it found them.

@@ -7,6 +7,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use SK qw(:all);
+use SKFixture qw(api created new_user token_of);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
 plan tests => 8;
@@ -14,17 +15,8 @@ plan tests => 8;
 my $ADMIN = '/api/v1/admin';
 my $PW    = 'Secret-Fixture-Pass-42';
 
-sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
-
-my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
+my $super = SKFixture::setup(prefix => 'sec', role => 'user', password => $PW);
 my $ST = $super->{access_token};
-
-sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
-sub new_user {
-  my (%o) = @_;
-  created('/users', { email => unique_email('sec'), password => $PW, role => 'user', %o });
-}
-sub token_of { admin_token(email => $_[0]{email}, password => $PW) }
 sub app {
   my ($type, $scope, %o) = @_;
   created('/applications', { name => "$type app", application_type => $type, scope => $scope, %o });

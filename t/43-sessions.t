@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use SK qw(:all);
+use SKFixture qw(api created new_user);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
 plan tests => 10;
@@ -16,16 +17,8 @@ my $ME    = "$ADMIN/auth/me";
 my @FIELDS = qw(id user_id tenant_id partner_id kind client_id ip_address user_agent created_at last_seen_at
                 expires_at revoked_at);
 
-sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
-
-my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
+my $super = SKFixture::setup(prefix => 'ses', role => 'tenant_admin', password => $PW);
 my $ST = $super->{access_token};
-
-sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
-sub new_user {
-  my (%o) = @_;
-  created('/users', { email => unique_email('ses'), password => $PW, role => 'tenant_admin', %o });
-}
 # signs in: { token, refresh, sid }
 sub session_of {
   my ($u) = @_;

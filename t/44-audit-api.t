@@ -7,6 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use SK qw(:all);
+use SKFixture qw(api created new_user token_of);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
 plan tests => 11;
@@ -16,17 +17,8 @@ my $PW    = 'Audit-Fixture-Pass-42';
 my @FIELDS = qw(id occurred_at tenant_id partner_id actor_id actor_email actor_type action resource_type
                 resource_id result ip_address user_agent request_id details);
 
-sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
-
-my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
+my $super = SKFixture::setup(prefix => 'aud', role => 'tenant_admin', password => $PW);
 my $ST = $super->{access_token};
-
-sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
-sub new_user {
-  my (%o) = @_;
-  created('/users', { email => unique_email('aud'), password => $PW, role => 'tenant_admin', %o });
-}
-sub token_of { admin_token(email => $_[0]{email}, password => $PW) }
 sub audit { my ($token, $query) = @_; api(GET => '/audit' . (defined $query ? "?$query" : ''), $token) }
 sub total { $_[0]{json}{pagination}{total} }
 sub items { @{ $_[0]{json}{items} // [] } }

@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use SK qw(:all);
+use SKFixture qw(api created new_user token_of);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
 plan tests => 10;
@@ -15,17 +16,8 @@ my $PW    = 'Dash-Fixture-Pass-42';
 my $PS    = '/platform-settings';
 my @STATS = qw(tenants users groups applications agents active_sessions);
 
-sub api { my ($method, $path, $token, $json) = @_; admin_req($token, $method, "$ADMIN$path", (defined $json ? (json => $json) : ())) }
-
-my $super = admin_login() or BAIL_OUT('the bootstrap admin cannot sign in');
+my $super = SKFixture::setup(prefix => 'dash', role => 'tenant_admin', password => $PW);
 my $ST = $super->{access_token};
-
-sub created { my ($path, $body) = @_; admin_create($ST, $path =~ s{\A/}{}r, $body) }
-sub new_user {
-  my (%o) = @_;
-  created('/users', { email => unique_email('dash'), password => $PW, role => 'tenant_admin', %o });
-}
-sub token_of { admin_token(email => $_[0]{email}, password => $PW) }
 sub v422 {
   my ($r, $loc, $name) = @_;
   is($r->{status}, 422, "$name: 422") or return diag($r->{content});

@@ -576,6 +576,30 @@ sub mails_to {
 }
 
 
+# ---------------------------------------------------------------------------
+# The database as a whole (t/35, t/36): a digest of each table's rows, and the tables two of
+# them differ in. The audit log is left out: the tests that compare look after it themselves.
+
+push @EXPORT_OK, qw(db_state changed_tables);
+
+sub db_state {
+  my @tables = grep { $_ ne 'audit_log' }
+    psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+         . "AND table_type = 'BASE TABLE' ORDER BY table_name");
+  my $sql = join(' UNION ALL ', map {
+    sprintf(q{SELECT %s || '=' || md5(coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '')) FROM "%s" x},
+            sql_quote($_), $_)
+  } @tables);
+  return { map { split /=/, $_, 2 } psql($sql) };
+}
+
+sub changed_tables {
+  my ($a, $b) = @_;
+  my %all = (%$a, %$b);
+  return grep { ($a->{$_} // '') ne ($b->{$_} // '') } sort keys %all;
+}
+
+
 push @EXPORT_OK, qw(admin_path admin_req admin_create admin_token admin_list_all query_string
                     ids_of sha256_hex db_tables_containing);
 
