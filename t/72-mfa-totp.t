@@ -7,26 +7,11 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Digest::SHA qw(hmac_sha1 sha256_hex);
+use Digest::SHA qw(sha256_hex);
 use SK qw(:all);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
 
-sub b32decode {
-  my ($s) = @_;
-  my $alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  my $bits = join '', map { sprintf '%05b', index($alpha, $_) } split //, uc $s;
-  my $out = '';
-  $out .= chr(oct('0b' . substr($bits, 0, 8, ''))) while length($bits) >= 8;
-  return $out;
-}
-# RFC 6238 code of a step (SHA-1, 6 digits)
-sub totp_at {
-  my ($key, $step) = @_;
-  my $h = hmac_sha1(pack('NN', int($step / 4294967296), $step % 4294967296), $key);
-  my $o = ord(substr($h, -1)) & 0x0f;
-  return sprintf('%06d', (unpack('N', substr($h, $o, 4)) & 0x7fffffff) % 1000000);
-}
 sub step_now { int(time() / 30) }
 
 my $t = create_tenant();

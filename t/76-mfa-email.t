@@ -9,7 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use POSIX ();
-use Digest::SHA qw(hmac_sha1 hmac_sha256_hex sha256_hex);
+use Digest::SHA qw(hmac_sha256_hex sha256_hex);
 use MIME::Base64 qw(decode_base64);
 use SK qw(:all);
 use SKBrowser qw(new_app url_params page_title);
@@ -34,21 +34,6 @@ sub master_key {
 }
 sub other_code { my $c = $_[0] // '000000'; $c eq '123456' ? '654321' : '123456' }
 
-# ---- TOTP (RFC 6238, as t/72) ----
-sub b32decode {
-  my ($s) = @_;
-  my $alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  my $bits = join '', map { sprintf '%05b', index($alpha, $_) } split //, uc $s;
-  my $out = '';
-  $out .= chr(oct('0b' . substr($bits, 0, 8, ''))) while length($bits) >= 8;
-  return $out;
-}
-sub totp_at {
-  my ($key, $step) = @_;
-  my $h = hmac_sha1(pack('NN', int($step / 4294967296), $step % 4294967296), $key);
-  my $o = ord(substr($h, -1)) & 0x0f;
-  return sprintf('%06d', (unpack('N', substr($h, $o, 4)) & 0x7fffffff) % 1000000);
-}
 
 # ---- the API ----
 my $t = create_tenant(name => 'Email MFA Co');

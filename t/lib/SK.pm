@@ -577,6 +577,28 @@ sub mails_to {
 
 
 # ---------------------------------------------------------------------------
+# TOTP as an authenticator app computes it (t/72, t/76): the base32 secret decoded, and the
+# RFC 6238 code of a time step (SHA-1, 6 digits, 30 s steps)
+
+push @EXPORT_OK, qw(b32decode totp_at);
+
+sub b32decode {
+  my ($s) = @_;
+  my $alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  my $bits = join '', map { sprintf '%05b', index($alpha, $_) } split //, uc $s;
+  my $out = '';
+  $out .= chr(oct('0b' . substr($bits, 0, 8, ''))) while length($bits) >= 8;
+  return $out;
+}
+
+sub totp_at {
+  my ($key, $step) = @_;
+  my $h = Digest::SHA::hmac_sha1(pack('NN', int($step / 4294967296), $step % 4294967296), $key);
+  my $o = ord(substr($h, -1)) & 0x0f;
+  return sprintf('%06d', (unpack('N', substr($h, $o, 4)) & 0x7fffffff) % 1000000);
+}
+
+# ---------------------------------------------------------------------------
 # The database as a whole (t/35, t/36): a digest of each table's rows, and the tables two of
 # them differ in. The audit log is left out: the tests that compare look after it themselves.
 
