@@ -144,7 +144,7 @@ my $person = mk(users => { email => unique_email('aw-admin'), password => $PW, r
 push @UNDO, [person => sub { req(DELETE => "$ADMIN/users/$person->{id}", token => $SA) }];
 my $PERSON_TOKEN = admin_token(email => $person->{email}, password => $PW);
 
-sub client_token {
+sub cc_request {
   my ($app, %o) = @_;
   my $form = query_string(grant_type => 'client_credentials');
   $form =~ s/\A\?//;
@@ -159,7 +159,7 @@ sub platform_app {
   my $app = mk(applications => { name => 'AW platform ' . n(), application_type => 'SERVICE', scope => 'GLOBAL',
                                  allowed_scopes => \@scopes });
   push @UNDO, [app => sub { req(DELETE => "$ADMIN/applications/$app->{id}", token => $SA) }];
-  my $r = client_token($app);
+  my $r = cc_request($app);
   die "platform token: $r->{status} $r->{content}\n" unless $r->{status} == 200;
   return ($app, $r->{json}{access_token});
 }

@@ -21,20 +21,6 @@ my $MODS  = '/usr/lib/apache2/modules';
 
 # ---- helpers ----
 
-sub client_token {
-  my (%o) = @_;    # id, secret, slug, scope, resource, base
-  my $path = defined $o{slug} ? "/api/v1/auth/tenants/$o{slug}/oauth/token" : '/api/v1/platform/oauth/token';
-  my $form = query_string(grant_type => 'client_credentials',
-                          (defined $o{scope} ? (scope => $o{scope}) : ()),
-                          (defined $o{resource} ? (resource => $o{resource}) : ()));
-  $form =~ s/\A\?//;
-  my $r = req(POST => $path, raw => $form, (defined $o{base} ? (base => $o{base}) : ()),
-              headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
-                           Authorization => 'Basic ' . encode_base64("$o{id}:$o{secret}", '') });
-  die "client_credentials for $o{id}: $r->{status} $r->{content}\n" unless $r->{status} == 200;
-  return $r->{json}{access_token};
-}
-
 sub new_key {
   my (%body) = @_;
   my $r = req(POST => '/api/v1/admin/api-keys', token => $AT, json => { name => 'guard test', %body });

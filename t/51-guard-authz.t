@@ -16,16 +16,6 @@ plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
 my $ADMIN = admin_login() or BAIL_OUT('admin login failed');
 my $AT    = $ADMIN->{access_token};
 
-sub client_token {
-  my (%o) = @_;
-  my $path = defined $o{slug} ? "/api/v1/auth/tenants/$o{slug}/oauth/token" : '/api/v1/platform/oauth/token';
-  my $r = req(POST => $path, raw => 'grant_type=client_credentials',
-              headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
-                           Authorization => 'Basic ' . encode_base64("$o{id}:$o{secret}", '') });
-  die "client_credentials for $o{id}: $r->{status} $r->{content}\n" unless $r->{status} == 200;
-  return $r->{json}{access_token};
-}
-
 sub www { my $w = $_[0]{headers}{'www-authenticate'}; ref $w ? join(', ', @$w) : ($w // '') }
 
 sub group {

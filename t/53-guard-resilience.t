@@ -22,16 +22,6 @@ my $AT    = $ADMIN->{access_token};
 
 # ---- callers ----
 
-sub client_token {
-  my (%o) = @_;
-  my $path = defined $o{slug} ? "/api/v1/auth/tenants/$o{slug}/oauth/token" : '/api/v1/platform/oauth/token';
-  my $r = req(POST => $path, raw => 'grant_type=client_credentials',
-              headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
-                           Authorization => 'Basic ' . encode_base64("$o{id}:$o{secret}", '') });
-  die "client_credentials for $o{id}: $r->{status} $r->{content}\n" unless $r->{status} == 200;
-  return $r->{json}{access_token};
-}
-
 sub new_key {
   my (%body) = @_;
   my $r = req(POST => '/api/v1/admin/api-keys', token => $AT, json => { name => 'resilience', %body });

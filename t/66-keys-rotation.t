@@ -33,16 +33,6 @@ sub new_retired  { my ($s) = @_; return [sort grep { !$RET0{$_} } @{ $s->{retire
 
 # ---- helpers ----
 
-sub client_token {
-  my (%o) = @_;    # id, secret, base
-  my $r = req(POST => '/api/v1/platform/oauth/token', raw => 'grant_type=client_credentials',
-              (defined $o{base} ? (base => $o{base}) : ()),
-              headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
-                           Authorization => 'Basic ' . encode_base64("$o{id}:$o{secret}", '') });
-  die "client_credentials for $o{id}: $r->{status} $r->{content}\n" unless $r->{status} == 200;
-  return $r->{json}{access_token};
-}
-
 sub header_of { my ($h) = jwt_parts($_[0]); return $h // {} }
 sub kid_of    { header_of($_[0])->{kid} // '' }
 

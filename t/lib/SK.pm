@@ -577,6 +577,26 @@ sub mails_to {
 
 
 # ---------------------------------------------------------------------------
+# A client_credentials token (t/5x, t/66): id, secret, and optionally slug (a tenant's token
+# endpoint instead of the platform's), scope, resource, base (another server). Dies unless 200.
+
+push @EXPORT_OK, qw(client_token);
+
+sub client_token {
+  my (%o) = @_;
+  my $path = defined $o{slug} ? "/api/v1/auth/tenants/$o{slug}/oauth/token" : '/api/v1/platform/oauth/token';
+  my $form = query_string(grant_type => 'client_credentials',
+                          (defined $o{scope} ? (scope => $o{scope}) : ()),
+                          (defined $o{resource} ? (resource => $o{resource}) : ()));
+  $form =~ s/\A\?//;
+  my $r = req(POST => $path, raw => $form, (defined $o{base} ? (base => $o{base}) : ()),
+              headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                           Authorization => 'Basic ' . encode_base64("$o{id}:$o{secret}", '') });
+  die "client_credentials for $o{id}: $r->{status} $r->{content}\n" unless $r->{status} == 200;
+  return $r->{json}{access_token};
+}
+
+# ---------------------------------------------------------------------------
 # TOTP as an authenticator app computes it (t/72, t/76): the base32 secret decoded, and the
 # RFC 6238 code of a time step (SHA-1, 6 digits, 30 s steps)
 
