@@ -1,0 +1,104 @@
+#!/usr/bin/perl
+# Every operation of the API description, called with hostile input: path parameters that name
+# nothing (an unknown id, SQL metacharacters, bytes that are not UTF-8, 300 characters), query
+# strings of the wrong types, and bodies that are not JSON, not an object, of the wrong types,
+# nested 2,000 deep, not UTF-8 or over 1 MiB. By a super_admin, by a tenant user and by nobody:
+# never a 5xx, and an error of the API's JSON shape wherever the answer is JSON (RFC 6749's at the
+# OAuth endpoints).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use SK qw(:all);
+
+plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
+
+my $json = JSON::PP->new->utf8->canonical;
+my $doc = eval { $json->decode(req(GET => '/openapi.json')->{content}) };
+plan skip_all => 'no /openapi.json (production mode)' unless ref $doc eq 'HASH';
+
+# operations left out: they end the caller's own session or rotate the keys of the installation,
+# which later requests of this file would feel (each has its own tests)
+my $SKIP = qr{/auth/logout\z|/keys/rotate\z|revoke-all|/auth/refresh\z};
+
+my @IDS = ('00000000-0000-0000-0000-000000000000', "x' OR '1'='1", '%FF%FE', 'a' x 300);
+my @QUERIES = ('limit=-1&offset=-5', 'limit=99999999999999999999999', 'limit=abc&page=x', 'cursor=%FF%FE',
+               "cursor=' OR 1=1--", 'sort=;DROP&order=%27', 'q=%FF&search=' . ('a' x 5000),
+               'a=1&a=2&a=3&from=notadate&to=2026-13-45');
+my @BODIES = ('{', '[1,2]', 'null', "\xff\xfe{}", '{"name": "\u0000", "email": {"$gt": ""}}',
+              '{"email":12,"name":[],"password":{},"role":true,"scopes":"x","tenant_id":1.5,"unknown_field":1}',
+              '[' x 2000, '{"x":"' . ('a' x (1024 * 1024 + 10)) . '"}');
+
+my $tenant = create_tenant(name => 'Hostile Co');
+my $user = create_user(role => 'user', tenant_id => $tenant->{id}, prefix => 'hostile');
+my %TOKEN = (super_admin => undef, user => undef, nobody => undef);
+sub token {
+  my ($who) = @_;
+  return undef if $who eq 'nobody';
+  $TOKEN{$who} //= $who eq 'super_admin' ? admin_token()
+    : req(POST => "/api/v1/auth/tenants/$tenant->{slug}/login",
+          json => { email => $user->{email}, password => $user->{password} }, ip => unique_ip())->{json}{access_token};
+  return $TOKEN{$who};
+}
+
+# the API's {"detail": ...}; the OAuth endpoints answer RFC 6749's {"error": ...} instead
+sub error_shape_ok {
+  my ($path, $r) = @_;
+  return 1 if is_json_error($r);
+  return ($path =~ s/\?.*//sr) =~ m{/oauth/(?:token|introspect|revoke|userinfo)\z} && ref $r->{json} eq 'HASH'
+    && defined $r->{json}{error} && !ref $r->{json}{error};
+}
+
+my (@server_errors, @bad_shape);
+my $count = 0;
+sub call {
+  my ($who, $method, $path, $body) = @_;
+  my $r = req($method, $path, (defined token($who) ? (token => token($who)) : ()), (defined $body ? (raw => $body) : ()));
+  $count++;
+  if ($r->{status} == 401 && $who ne 'nobody' && $r->{content} =~ /revoked|expired/) {
+    delete $TOKEN{$who};                    # signed out by an operation: sign in again
+  }
+  my $what = "$who $method $path" . (defined $body ? ' body ' . substr($body, 0, 30) : '');
+  push @server_errors, "$r->{status} $what" if $r->{status} >= 500;
+  push @bad_shape, "$r->{status} $what" if $r->{status} >= 400 && $path =~ m{\A/api/}
+    && ($r->{headers}{'content-type'} // '') =~ m{\Aapplication/json}i && !error_shape_ok($path, $r);
+}
+
+for my $p (sort keys %{ $doc->{paths} }) {
+  for my $m (grep { /\A(?:get|post|put|patch|delete)\z/ } sort keys %{ $doc->{paths}{$p} }) {
+    next if $p =~ $SKIP;
+    my $method = uc $m;
+    my @paths = $p =~ /\{/ ? map { (my $x = $p) =~ s/\{[^}]+\}/$_/g; $x } @IDS : ($p);
+    for my $path (@paths) {
+      if ($method eq 'GET') {
+        call('super_admin', GET => $path);
+        call('super_admin', GET => "$path?$_") for ($path eq $paths[0] ? @QUERIES : ());
+      } elsif ($method eq 'DELETE') {
+        call('super_admin', DELETE => $path);
+      } else {
+        call('super_admin', $method, $path, $_) for ($path eq $paths[0] ? @BODIES : $BODIES[5]);
+      }
+    }
+    # a person's token and none: the first hostile path, the first bodies
+    for my $who (qw(user nobody)) {
+      call($who, $method, $paths[-1], $method =~ /\A(?:GET|DELETE)\z/ ? undef : $BODIES[$_]) for 0, 5;
+    }
+  }
+}
+
+# a path parameter that is not UTF-8 names nothing, for any caller: 404 (after the token is
+# checked, before the handler and the store see it)
+for my $path ('/api/v1/me/sessions/%FF%FE', '/api/v1/me/authorized-apps/%C3%28', '/api/v1/admin/users/%FF') {
+  is(req(DELETE => $path)->{status}, 401, "DELETE $path without a token: 401");
+  my $r = req(DELETE => $path, token => token('user'));
+  is($r->{status}, 404, "DELETE $path by a person: 404");
+  $r = req(DELETE => $path, token => token('super_admin'));
+  is($r->{status}, 404, "DELETE $path by the super_admin: 404");
+  is_deeply($r->{json}, { detail => 'Not Found' }, 'detail: Not Found');
+}
+
+cmp_ok($count, '>', 1000, "$count requests made");
+is_deeply(\@server_errors, [], 'no answer was a server error');
+is_deeply(\@bad_shape, [], 'every JSON error of the API has its documented shape');
+done_testing();
