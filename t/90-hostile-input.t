@@ -101,15 +101,15 @@ for my $p (sort keys %{ $doc->{paths} }) {
   }
 }
 
-# a path parameter that is not UTF-8 names nothing, for any caller: 404 (after the token is
-# checked, before the handler and the store see it)
-for my $path ('/api/v1/me/sessions/%FF%FE', '/api/v1/me/authorized-apps/%C3%28', '/api/v1/admin/users/%FF') {
+# an id that is not UTF-8 names nothing: the resource's own 404, not the store's refusal
+for (['/api/v1/me/sessions/%FF%FE', 'Session not found'], ['/api/v1/me/authorized-apps/%C3%28', 'Authorized app not found'],
+     ['/api/v1/admin/users/%FF', 'User not found']) {
+  my ($path, $detail) = @$_;
   is(req(DELETE => $path)->{status}, 401, "DELETE $path without a token: 401");
-  my $r = req(DELETE => $path, token => token('user'));
-  is($r->{status}, 404, "DELETE $path by a person: 404") or diag($r->{content});
-  $r = req(DELETE => $path, token => token('super_admin'));
-  is($r->{status}, 404, "DELETE $path by the super_admin: 404");
-  is_deeply($r->{json}, { detail => 'Not Found' }, 'detail: Not Found');
+  my $who = $path =~ m{/me/} ? 'user' : 'super_admin';
+  my $r = req(DELETE => $path, token => token($who));
+  is($r->{status}, 404, "DELETE $path by the $who: 404") or diag($r->{content});
+  is_deeply($r->{json}, { detail => $detail }, "detail: $detail");
 }
 
 cmp_ok($count, '>', 1000, "$count requests made");

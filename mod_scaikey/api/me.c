@@ -213,7 +213,7 @@ int sk_api_me_session_revoke(sk_req *q)
         (st = sk_audit_write(db, a)) == SK_DB_OK && (st = sk_db_commit(db)) == SK_DB_OK)
         return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s}", "detail", "Session revoked", "session_id", sid));
     sk_db_rollback(db);
-    if (st == SK_DB_NOTFOUND)
+    if (st == SK_DB_NOTFOUND || st == SK_DB_INVALID)     /* an id the store cannot even read */
         return sk_fail(q, HTTP_NOT_FOUND, "Session not found");
     return failed(q, db, "session revoke");
 }
@@ -252,7 +252,7 @@ int sk_api_me_app_revoke(sk_req *q)
         return sk_reply(q, HTTP_OK, json_pack("{s:s,s:s,s:O}", "detail", "Authorization revoked", "client_id", cid,
                                               "refresh_tokens_revoked", json_object_get(out, "refresh_tokens_revoked")));
     sk_db_rollback(db);
-    if (st == SK_DB_NOTFOUND)
+    if (st == SK_DB_NOTFOUND || st == SK_DB_INVALID)
         return sk_fail(q, HTTP_NOT_FOUND, "Authorized app not found");
     return failed(q, db, "consent revoke");
 }

@@ -1,6 +1,5 @@
 #include "http/router.h"
 #include "http/response.h"
-#include "core/secrets.h"
 #include "startup.h"
 #include "scaikey.h"
 
@@ -37,18 +36,6 @@ static int match(apr_pool_t *p, const char *pattern, const char *path, apr_table
         }
     }
     return *pattern == '\0' && *path == '\0';
-}
-
-/* 1 when every path parameter is UTF-8 text: one that is not names nothing that can exist, and
- * the store would refuse it as a query parameter */
-static int params_are_text(const apr_table_t *params)
-{
-    const apr_array_header_t *a = apr_table_elts(params);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
-    for (int i = 0; i < a->nelts; i++)
-        if (e[i].val && !sk_utf8_valid(e[i].val, strlen(e[i].val)))
-            return 0;
-    return 1;
 }
 
 static const char *normalise(apr_pool_t *p, const char *uri)
@@ -127,10 +114,6 @@ int sk_dispatch(request_rec *r)
     if ((found->flags & SK_R_BEARER) && authenticate(q) != OK) {
         ap_discard_request_body(r);
         return OK;
-    }
-    if (!params_are_text(q->path)) {
-        ap_discard_request_body(r);
-        return sk_fail(q, HTTP_NOT_FOUND, "Not Found");
     }
     if (found->flags & SK_R_JSON) {
         if (sk_req_read_json(q) != OK)
