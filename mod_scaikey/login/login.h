@@ -120,7 +120,12 @@ int sk_login_form_error(sk_req *q, int status, const char *error, const char *de
 #define SK_LOGIN_CONTINUE 0
 int sk_login_second_factor(sk_req *q, sk_flow *f, json_t *tenant, json_t *account);
 
-/* The audit record of a sign-in attempt (action user.login). */
+/* The audit record of a sign-in attempt (action user.login): the actor is user when known, else
+ * the email typed; details (taken) describe the step; session_id is the session it opened. A
+ * failed write is logged and the page goes on. */
+void sk_login_audit_step(sk_req *q, const char *result, const char *email, json_t *user, const char *tenant_id,
+                         json_t *details, const char *session_id);
+/* The same for the password step: details {"method": "password"} and the reason, if any. */
 void sk_login_audit(sk_req *q, const char *result, const char *email, json_t *user, const char *tenant_id,
                     const char *reason, const char *session_id);
 

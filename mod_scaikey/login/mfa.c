@@ -43,19 +43,7 @@ static int expired(sk_req *q, json_t *tenant)
 static void audit(sk_req *q, const char *result, json_t *user, const char *tenant_id, json_t *details,
                   const char *session_id)
 {
-    sk_audit *a = sk_req_audit(q, "user.login", result);
-    a->actor_type = "user";
-    a->actor_id = sk_jstr(user, "id");
-    a->actor_email = sk_jstr(user, "email");
-    a->tenant_id = tenant_id;
-    if (session_id) {
-        a->resource_type = "session";
-        a->resource_id = session_id;
-    }
-    a->details = sk_pool_json(q->p, details);
-    if (q->db && sk_audit_write(q->db, a) != SK_DB_OK)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(1071) "audit write failed for user.login: %s",
-                      sk_db_error(q->db));
+    sk_login_audit_step(q, result, sk_jstr(user, "email"), user, tenant_id, details, session_id);
 }
 
 static const char MFA_FORM[] =

@@ -67,8 +67,8 @@ int sk_login_form_error(sk_req *q, int status, const char *error, const char *de
                                "Invalid request", desc);
 }
 
-void sk_login_audit(sk_req *q, const char *result, const char *email, json_t *user, const char *tenant_id,
-                    const char *reason, const char *session_id)
+void sk_login_audit_step(sk_req *q, const char *result, const char *email, json_t *user, const char *tenant_id,
+                         json_t *details, const char *session_id)
 {
     sk_audit *a = sk_req_audit(q, "user.login", result);
     a->actor_email = email;
@@ -82,11 +82,19 @@ void sk_login_audit(sk_req *q, const char *result, const char *email, json_t *us
         a->resource_type = "session";
         a->resource_id = session_id;
     }
-    a->details = reason ? sk_pool_json(q->p, json_pack("{s:s,s:s}", "reason", reason, "method", "password"))
-                        : sk_pool_json(q->p, json_pack("{s:s}", "method", "password"));
+    a->details = sk_pool_json(q->p, details);
     if (q->db && sk_audit_write(q->db, a) != SK_DB_OK)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(1041) "audit write failed for user.login: %s",
                       sk_db_error(q->db));
+}
+
+void sk_login_audit(sk_req *q, const char *result, const char *email, json_t *user, const char *tenant_id,
+                    const char *reason, const char *session_id)
+{
+    sk_login_audit_step(q, result, email, user, tenant_id,
+                        reason ? json_pack("{s:s,s:s}", "reason", reason, "method", "password")
+                               : json_pack("{s:s}", "method", "password"),
+                        session_id);
 }
 
 static const char LOGIN_FORM[] =
