@@ -14,9 +14,11 @@
  * coordinates (no field inversion): about 17 µs.
  *
  * Nothing here is secret (the key is public, the signature comes with the token), so nothing
- * needs to run in constant time. Every result that matters is checked: r and s in [1, n-1], the
- * inverse multiplied back to 1 (BN_mod_inverse otherwise), R not the point at infinity. When a
- * step fails the answer is -1 and the caller checks through EVP_PKEY_verify.
+ * needs to run in constant time. Every result that matters is checked: the table once built (a
+ * random multiple of Q through it against the same multiple computed from scratch; a key whose
+ * table disagrees never uses one), r and s in [1, n-1], the inverse multiplied back to 1
+ * (BN_mod_inverse otherwise), R not the point at infinity. When a step fails the answer is -1 and
+ * the caller checks through EVP_PKEY_verify.
  *
  * EC_GROUP_precompute_mult and EC_POINT_get_Jprojective_coordinates_GFp are marked deprecated in
  * OpenSSL 3.0 (the EC_KEY-era API) and are still part of it; the first is the only way OpenSSL
@@ -259,13 +261,29 @@ int sk_es256_ready(const sk_es256 *e)
     return e != NULL && atomic_load_explicit(&e->state, memory_order_acquire) == TABLE_READY;
 }
 
+/* The table must multiply as the curve does: u·Q through the table against u·Q computed from
+ * scratch, for a random u (one variable-base multiplication, once per key and process). Guards
+ * against an OpenSSL whose method treats a group with a generator of its own differently. */
+static int table_agrees(const sk_es256 *e, const EC_GROUP *g, BN_CTX *ctx)
+{
+    EC_POINT *t = EC_POINT_new(e->curve), *v = EC_POINT_new(e->curve);
+    BIGNUM *u = BN_new();
+    int ok = t != NULL && v != NULL && u != NULL && BN_rand_range(u, EC_GROUP_get0_order(e->curve)) == 1
+             && !BN_is_zero(u) && EC_POINT_mul(g, t, u, NULL, NULL, ctx) == 1
+             && EC_POINT_mul(e->curve, v, NULL, e->q, u, ctx) == 1 && EC_POINT_cmp(e->curve, t, v, ctx) == 0;
+    BN_free(u);
+    EC_POINT_free(t);
+    EC_POINT_free(v);
+    return ok;
+}
+
 static int build_table(sk_es256 *e)
 {
     BN_CTX *ctx = BN_CTX_new();
     EC_GROUP *g = EC_GROUP_dup(e->curve);
     if (ctx == NULL || g == NULL
         || EC_GROUP_set_generator(g, e->q, EC_GROUP_get0_order(e->curve), EC_GROUP_get0_cofactor(e->curve)) != 1
-        || EC_GROUP_precompute_mult(g, ctx) != 1) {
+        || EC_GROUP_precompute_mult(g, ctx) != 1 || !table_agrees(e, g, ctx)) {
         EC_GROUP_free(g);
         BN_CTX_free(ctx);
         return -1;
