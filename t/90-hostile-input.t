@@ -2,7 +2,8 @@
 # Every operation of the API description, called with hostile input: path parameters that name
 # nothing (an unknown id, SQL metacharacters, bytes that are not UTF-8, 300 characters), query
 # strings of the wrong types, and bodies that are not JSON, not an object, of the wrong types,
-# nested 2,000 deep, not UTF-8 or over 1 MiB, and a form of hostile fields. By a super_admin, by a tenant user and by nobody:
+# nested 2,000 deep, not UTF-8 or over 1 MiB, and a form of hostile fields; and hostile bearer
+# tokens. By a super_admin, by a tenant user and by nobody:
 # never a 5xx, and an error of the API's JSON shape wherever the answer is JSON (RFC 6749's at the
 # OAuth endpoints).
 use strict;
@@ -10,6 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use MIME::Base64 ();
 use SK qw(:all);
 
 plan skip_all => 'SK_BASE_URL not set' unless $ENV{SK_BASE_URL};
@@ -110,6 +112,29 @@ for (['/api/v1/me/sessions/%FF%FE', 'Session not found'], ['/api/v1/me/authorize
   my $r = req(DELETE => $path, token => token($who));
   is($r->{status}, 404, "DELETE $path by the $who: 404") or diag($r->{content});
   is_deeply($r->{json}, { detail => $detail }, "detail: $detail");
+}
+
+# hostile bearer tokens: not JWTs, JWTs whose parts are not base64url or not JSON, headers of
+# the wrong types, alg none, a kid of 10,000 characters, 60 KB of token, a header that is not UTF-8
+{
+  my $b64 = sub { my $x = MIME::Base64::encode_base64($_[0], ''); $x =~ tr{+/}{-_}; $x =~ s/=+\z//; $x };
+  my $claims = $b64->('{"sub":"x","exp":9999999999}');
+  my @tokens = ('x', '...', 'a.b.c', 'a.b.c.d.e', '%%%.%%%.%%%',
+                $b64->('[]') . ".$claims.", $b64->('"RS256"') . ".$claims.AAAA",
+                $b64->('{"alg":"none"}') . ".$claims.", $b64->('{"alg":"RS256","kid":12}') . ".$claims.AAAA",
+                $b64->('{"alg":"ES256","kid":"' . ('k' x 10000) . '"}') . ".$claims.AAAA",
+                $b64->('{"alg":"RS256","kid":"x","crit":[{}]}') . ".$claims.AAAA",
+                $b64->("{\"alg\":\"RS256\",\"kid\":\"\xff\"}") . ".$claims.AAAA",
+                $b64->('{"alg":"ES256"}') . '.' . $b64->('{' x 3000) . '.AAAA', 'e' x 60000);
+  for my $path ('/api/v1/admin/auth/me', '/api/v1/me', '/api/v1/admin/users') {
+    for my $t (@tokens) {
+      my $r = req(GET => $path, headers => { Authorization => "Bearer $t" });
+      $count++;
+      push @server_errors, "$r->{status} GET $path with token " . substr($t, 0, 30) if $r->{status} >= 500;
+      push @bad_shape, "$r->{status} GET $path with token " . substr($t, 0, 30)
+        unless ($r->{status} == 401 || $r->{status} == 400 || $r->{status} == 431) && ($r->{status} != 401 || is_json_error($r));
+    }
+  }
 }
 
 cmp_ok($count, '>', 1000, "$count requests made");
