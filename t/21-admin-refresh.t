@@ -229,34 +229,7 @@ subtest 'concurrent use of one refresh token succeeds exactly once' => sub {
   my $u = create_user();
   my $l = fresh_login($u);
   ok($l, 'logged in') or return;
-  my $n = 4;
-  my $start = Time::HiRes::time() + 1.0;
-  my @kids;
-  for my $i (1 .. $n) {
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my $pid = fork();
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-      close $rd;
-      my $wait = $start - Time::HiRes::time();
-      Time::HiRes::sleep($wait) if $wait > 0;
-      my $r = refresh($l->{refresh_token});
-      print {$wr} $r->{status}, "\n";
-      close $wr;
-      POSIX::_exit(0);
-    }
-    close $wr;
-    push @kids, [$pid, $rd];
-  }
-  my @status;
-  for my $k (@kids) {
-    my $fh = $k->[1];
-    my $s = <$fh>;
-    close $fh;
-    waitpid($k->[0], 0);
-    chomp($s) if defined $s;
-    push @status, $s // 'none';
-  }
+  my @status = at_once(4, sub { refresh($l->{refresh_token})->{status} });
   my $ok200 = grep { $_ eq '200' } @status;
   is($ok200, 1, "exactly one concurrent refresh succeeds (statuses: @status)");
   my @other = grep { $_ ne '200' && $_ ne '401' } @status;

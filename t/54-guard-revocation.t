@@ -58,13 +58,6 @@ sub both_refused {
   like($r->{headers}{'www-authenticate'} // '', qr/error_description="\Q$why\E/, "$name: $why (unseen)");
 }
 
-sub app_token {
-  my ($app, $slug) = @_;
-  my $r = client_cc($slug, $app);
-  die "client_credentials: $r->{status} $r->{content}\n" unless $r->{status} == 200;
-  return $r->{json}{access_token};
-}
-
 sub revoke_token {
   my ($app, $slug, $tok) = @_;
   return oauth_post(endpoint_path($slug, 'revoke'), [token => $tok, token_type_hint => 'access_token'],
@@ -95,8 +88,8 @@ sub person_tokens {
 
 subtest 'a revoked client token (platform)' => sub {
   my $app = new_app($AT, application_type => 'SERVICE', scope => 'GLOBAL');
-  my $tok = app_token($app);
-  my $other = app_token($app);
+  my $tok = client_token(app => $app);
+  my $other = client_token(app => $app);
   is(at_r($tok)->{status}, 200, 'accepted (and cached) before');
   ok(revoke_token($app, undef, $tok), 'POST /revoke');
   my ($took, $r) = refused_within($tok, 5);
@@ -105,7 +98,7 @@ subtest 'a revoked client token (platform)' => sub {
   like($r->{headers}{'www-authenticate'} // '', qr/error_description="token revoked"/, 'token revoked');
   is(at_r($other)->{status}, 200, 'another token of the client: 200');
   # revoked before it was ever presented
-  my $unseen = app_token($app);
+  my $unseen = client_token(app => $app);
   ok(revoke_token($app, undef, $unseen), 'revoking a token never presented');
   sleep 1.2;
   is(at_r($unseen)->{status}, 401, 'it is refused on first sight');
@@ -115,7 +108,7 @@ subtest 'a revoked client token (platform)' => sub {
 
 subtest 'a revoked client token (tenant)' => sub {
   my $app = new_app($AT, application_type => 'SERVICE', scope => 'TENANT', tenant_id => $tenant->{id});
-  my ($cached, $unseen, $other) = map { app_token($app, $slug) } 1 .. 3;
+  my ($cached, $unseen, $other) = map { client_token(app => $app, slug => $slug) } 1 .. 3;
   is(at_r($cached)->{status}, 200, 'accepted (and cached) before');
   ok(revoke_token($app, $slug, $cached), 'POST /revoke of a token seen before');
   ok(revoke_token($app, $slug, $unseen), 'POST /revoke of a token never presented');
@@ -149,7 +142,7 @@ subtest 'a disabled user' => sub {
 subtest 'a suspended tenant' => sub {
   my $t2 = create_tenant();
   my $app = new_app($AT, application_type => 'SERVICE', scope => 'TENANT', tenant_id => $t2->{id});
-  my ($cached, $unseen) = (app_token($app, $t2->{slug}), app_token($app, $t2->{slug}));
+  my ($cached, $unseen) = map { client_token(app => $app, slug => $t2->{slug}) } 1 .. 2;
   both_refused(name => 'tenant suspended', cached => $cached, unseen => $unseen, why => 'tenant suspended',
                revoke => sub { admin_req($AT, 'PATCH', 'tenants', $t2->{id}, json => { status => 'SUSPENDED' })->{status} == 200 });
 };
@@ -165,9 +158,9 @@ subtest 'a suspended tenant: its people' => sub {
 
 subtest 'PostgreSQL stopped: fresh tokens are served' => sub {
   my $app = new_app($AT, application_type => 'SERVICE', scope => 'GLOBAL');
-  my $seen = app_token($app);
-  my @fresh = map { app_token($app) } 1 .. 3;
-  my $revoked = app_token($app);
+  my $seen = client_token(app => $app);
+  my @fresh = map { client_token(app => $app) } 1 .. 3;
+  my $revoked = client_token(app => $app);
   ok(revoke_token($app, undef, $revoked), 'one token revoked before the outage');
   sleep 1.2;
   is(at_r($seen)->{status}, 200, 'a token seen while the database runs');

@@ -42,13 +42,6 @@ subtest 'a wrong value stops Apache' => sub {
   like($err // '', qr/ScaiKeyProcessCache.*not allowed/s, 'and says where it belongs');
 };
 
-sub app_token {
-  my ($app) = @_;
-  my $r = client_cc(undef, $app);
-  die "client_credentials: $r->{status} $r->{content}\n" unless $r->{status} == 200;
-  return $r->{json}{access_token};
-}
-
 sub revoke_token {
   my ($app, $tok) = @_;
   return oauth_post(endpoint_path(undef, 'revoke'), [token => $tok, token_type_hint => 'access_token'],
@@ -86,7 +79,7 @@ my @apps = map { new_app($AT, application_type => 'SERVICE', scope => 'GLOBAL') 
 my @users = map { create_user(prefix => 'pcache') } 1 .. 3;
 my @creds;
 for my $app (@apps) {
-  push @creds, { cred => app_token($app), user => $app->{client_id}, client => $app->{client_id} }
+  push @creds, { cred => client_token(app => $app), user => $app->{client_id}, client => $app->{client_id} }
     for 1 .. 8;
 }
 for my $u (@users) {
@@ -117,7 +110,7 @@ sub each_answered_as_itself {
 sub revocations_reach {
   my ($base, $name) = @_;
   my $app = new_app($AT, application_type => 'SERVICE', scope => 'GLOBAL');
-  my $tok = app_token($app);
+  my $tok = client_token(app => $app);
   is(at($base, $tok)->{status}, 200, "$name: a client token accepted (and kept)");
   ok(revoke_token($app, $tok), "$name: revoked");
   my ($took, $r) = refused_within($base, $tok, 5);

@@ -230,23 +230,7 @@ subtest 'refresh: revocation and introspection' => sub {
 
 subtest 'refresh: concurrent presentations, one winner' => sub {
   my ($sid, $rt) = new_login();
-  my @pids;
-  pipe(my $rd, my $wr) or die "pipe: $!";
-  for (1 .. 2) {
-    my $pid = fork();
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-      close $rd;
-      my $x = refresh($rt);
-      print $wr "$x->{status}\n";
-      close $wr;
-      POSIX::_exit(0);
-    }
-    push @pids, $pid;
-  }
-  close $wr;
-  my @st = sort map { chomp; $_ } <$rd>;
-  waitpid($_, 0) for @pids;
+  my @st = sort(at_once(2, sub { refresh($rt)->{status} }));
   is_deeply(\@st, [200, 400], 'one 200, one 400') or diag("@st");
 };
 

@@ -30,12 +30,6 @@ sub refresh { req(POST => path($_[0], 'refresh'), json => { refresh_token => $_[
 sub revoke  { req(POST => path($_[0], 'revoke'),  json => { refresh_token => $_[1] }, ip => unique_ip()) }
 
 
-sub last_code {
-  my ($to) = @_;
-  my @m = mails_to($to);
-  return undef unless @m;
-  return $m[-1]{body} =~ /^\s+(\d{6})\s*$/m ? $1 : undef;
-}
 
 sub master_key {
   open(my $fh, '<', "$ENV{SK_RUN}/master.key") or return undef;

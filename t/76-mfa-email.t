@@ -21,10 +21,6 @@ my $BAD_TOKEN = 'Invalid or expired MFA token';
 my $BAD_CODE  = 'Invalid MFA code';
 
 # ---- mail ----
-sub last_code {
-  my @m = mails_to($_[0]);
-  return @m && $m[-1]{body} =~ /^\s+(\d{6})\s*$/m ? $1 : undef;
-}
 sub mail_count { scalar(mails_to($_[0])) }
 sub master_key {
   open(my $fh, '<', "$ENV{SK_RUN}/master.key") or return undef;
@@ -466,27 +462,9 @@ subtest 'hosted login: TOTP codes sent at once count one each' => sub {
   ok($cf, 'the MFA page with its code form') or return diag($r->{content});
   # 24 wrong codes at the same moment, from 24 processes sharing the browser's cookies (TOTP codes
   # have no counter of their own, as a mailed code has: only the flow's counts them)
-  my ($rd, $wr, $go_rd, $go_wr);
-  pipe($rd, $wr) or die "pipe: $!";
-  pipe($go_rd, $go_wr) or die "pipe: $!";
-  my @kids;
-  for (1 .. 24) {
-    my $pid = fork() // die "fork: $!";
-    if (!$pid) {
-      close $rd;
-      close $go_wr;
-      sysread($go_rd, my $buf, 1);          # all start when the parent closes the pipe
-      my $x = $b->post($cf->{action}, [flow => $cf->{fields}{flow}, csrf => $cf->{fields}{csrf}, code => $code]);
-      syswrite($wr, "$x->{status}\n");
-      POSIX::_exit(0);
-    }
-    push @kids, $pid;
-  }
-  close $wr;
-  close $go_rd;
-  close $go_wr;
-  my @status = map { chomp; $_ } <$rd>;
-  waitpid($_, 0) for @kids;
+  my @status = at_once(24, sub {
+    $b->post($cf->{action}, [flow => $cf->{fields}{flow}, csrf => $cf->{fields}{csrf}, code => $code])->{status}
+  });
   is(scalar @status, 24, 'twenty-four answers');
   my $tried = grep { $_ == 401 } @status;
   ok($tried >= 1 && $tried <= 5, "at most five of them were tried as codes (401: $tried)");

@@ -131,8 +131,9 @@ for (['/api/v1/me/sessions/%FF%FE', 'Session not found'], ['/api/v1/me/authorize
       my $r = req(GET => $path, headers => { Authorization => "Bearer $t" });
       $count++;
       push @server_errors, "$r->{status} GET $path with token " . substr($t, 0, 30) if $r->{status} >= 500;
-      push @bad_shape, "$r->{status} GET $path with token " . substr($t, 0, 30)
-        unless ($r->{status} == 401 || $r->{status} == 400 || $r->{status} == 431) && ($r->{status} != 401 || is_json_error($r));
+      # a 401 of the API's shape, or Apache's own 400/431 for a header too large
+      my $ok = $r->{status} == 401 ? is_json_error($r) : ($r->{status} == 400 || $r->{status} == 431);
+      push @bad_shape, "$r->{status} GET $path with token " . substr($t, 0, 30) unless $ok;
     }
   }
 }

@@ -42,6 +42,12 @@
 
 enum { TABLE_NONE, TABLE_BUILDING, TABLE_READY, TABLE_FAILED };
 
+/* n, the order of P-256, big-endian */
+static const unsigned char P256_ORDER[P256_BYTES] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51
+};
+
 /* a number of up to 320 bits as five 64-bit words, least significant first */
 typedef struct {
     uint64_t w[5];
@@ -50,9 +56,6 @@ typedef struct {
 struct sk_es256 {
     EC_GROUP *curve;                 /* P-256 */
     EC_POINT *q;                     /* the public key */
-    unsigned char order[P256_BYTES]; /* n, big-endian */
-    u320 n;
-    uint64_t n0inv;                  /* -n^-1 mod 2^64 */
     BIGNUM *p_minus_n;               /* r + n is a candidate for R's x only when r < p - n */
     EC_GROUP *qgroup;                /* P-256 with q as generator, with its table: set before READY */
     unsigned warmup;
@@ -234,14 +237,11 @@ sk_es256 *sk_es256_new(const EVP_PKEY *pub, unsigned warmup)
         || (e->q = EC_POINT_new(e->curve)) == NULL
         || EC_POINT_oct2point(e->curve, e->q, point, len, NULL) != 1 /* checks it is on the curve */
         || EC_POINT_is_at_infinity(e->curve, e->q)
-        || BN_bn2binpad(EC_GROUP_get0_order(e->curve), e->order, P256_BYTES) != P256_BYTES
         || (e->p_minus_n = BN_new()) == NULL
         || BN_sub(e->p_minus_n, EC_GROUP_get0_field(e->curve), EC_GROUP_get0_order(e->curve)) != 1) {
         sk_es256_free(e);
         return NULL;
     }
-    u320_from_be(&e->n, e->order);
-    e->n0inv = neg_inverse64(e->n.w[0]);
     return e;
 }
 
@@ -293,11 +293,21 @@ static int build_table(sk_es256 *e)
     return 0;
 }
 
-/* 0 < v < n, both big-endian */
-static int in_range(const unsigned char v[P256_BYTES], const unsigned char n[P256_BYTES])
+/* 0 < v < n, v big-endian */
+static int in_range(const unsigned char v[P256_BYTES])
 {
     static const unsigned char zero[P256_BYTES];
-    return memcmp(v, zero, P256_BYTES) != 0 && memcmp(v, n, P256_BYTES) < 0;
+    return memcmp(v, zero, P256_BYTES) != 0 && memcmp(v, P256_ORDER, P256_BYTES) < 0;
+}
+
+/* out = a^-1 mod n, both big-endian, for a in range */
+static void invert(const unsigned char a[P256_BYTES], unsigned char out[P256_BYTES])
+{
+    u320 n, x, w;
+    u320_from_be(&n, P256_ORDER);
+    u320_from_be(&x, a);
+    inverse_mod(&w, &x, &n, neg_inverse64(n.w[0]));
+    u320_to_be(out, &w);
 }
 
 static int check(const sk_es256 *e, const unsigned char *md, const unsigned char *sig)
@@ -307,7 +317,7 @@ static int check(const sk_es256 *e, const unsigned char *md, const unsigned char
     const BIGNUM *n = EC_GROUP_get0_order(e->curve), *p = EC_GROUP_get0_field(e->curve);
     int rv = -1;
 
-    if (!in_range(rb, e->order) || !in_range(sb, e->order))
+    if (!in_range(rb) || !in_range(sb))
         return 0;
 
     BN_CTX *ctx = BN_CTX_new();
@@ -322,10 +332,7 @@ static int check(const sk_es256 *e, const unsigned char *md, const unsigned char
         goto done;
 
     /* w = s^-1 mod n, checked: w·s = 1 (mod n); OpenSSL's general inverse otherwise */
-    u320 su, wu;
-    u320_from_be(&su, sb);
-    inverse_mod(&wu, &su, &e->n, e->n0inv);
-    u320_to_be(wb, &wu);
+    invert(sb, wb);
     if (BN_bin2bn(wb, P256_BYTES, w) == NULL || BN_mod_mul(x, w, s, n, ctx) != 1)
         goto done;
     if (!BN_is_one(x) && BN_mod_inverse(w, s, n, ctx) == NULL)
@@ -368,18 +375,9 @@ out:
 
 int sk_es256_inverse(const unsigned char a[P256_BYTES], unsigned char out[P256_BYTES])
 {
-    /* n, the order of P-256 */
-    static const unsigned char order[P256_BYTES] = {
-        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51
-    };
-    u320 n, x, w;
-    if (!in_range(a, order))
+    if (!in_range(a))
         return -1;
-    u320_from_be(&n, order);
-    u320_from_be(&x, a);
-    inverse_mod(&w, &x, &n, neg_inverse64(n.w[0]));
-    u320_to_be(out, &w);
+    invert(a, out);
     return 0;
 }
 

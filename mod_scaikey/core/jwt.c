@@ -357,14 +357,13 @@ static int openssl_check(const sk_key *k, const char *input, size_t len, const u
 {
     unsigned char md[EVP_MAX_MD_SIZE], der[2 * EC_P256_BYTES + 16];
     unsigned int mdlen = 0;
-    int ok = 0;
+    int ok = 0, fast;
     EVP_PKEY_CTX *ctx;
 
     if (siglen != k->sig_len || EVP_Digest(input, len, md, &mdlen, k->sha256, NULL) != 1 || mdlen != 32)
         return 0;
-    if (k->es256 != NULL && siglen == SK_ES256_SIG_LEN && (ok = sk_es256_verify(k->es256, md, sig)) >= 0)
-        return ok;
-    ok = 0;
+    if (k->es256 != NULL && siglen == SK_ES256_SIG_LEN && (fast = sk_es256_verify(k->es256, md, sig)) >= 0)
+        return fast;
     /* a context of its own per check: the template is shared by every thread */
     if ((ctx = EVP_PKEY_CTX_dup(k->verify_tmpl)) == NULL)
         return 0;

@@ -40,12 +40,6 @@ static int expired(sk_req *q, json_t *tenant)
                                "application and try again.");
 }
 
-static void audit(sk_req *q, const char *result, json_t *user, const char *tenant_id, json_t *details,
-                  const char *session_id)
-{
-    sk_login_audit_step(q, result, sk_jstr(user, "email"), user, tenant_id, details, session_id);
-}
-
 static const char MFA_FORM[] =
     "{{&notice}}{{&error}}"
     "<p>{{prompt}}</p>\n"
@@ -124,8 +118,9 @@ int sk_login_second_factor(sk_req *q, sk_flow *f, json_t *tenant, json_t *accoun
                        sk_pool_json(q->p, json_pack("{s:s,s:s,s:i}", "stage", "mfa", "mfa_email", sk_jstr(user, "email"),
                                                     "mfa_attempts", 0))) != 0)
         return unavailable(q, tenant), DONE;
-    audit(q, "success", user, tenant_id,
-          json_pack("{s:s,s:s,s:b}", "method", "password", "step", "password", "mfa_required", 1), NULL);
+    sk_login_audit_step(q, "success", NULL, user, tenant_id,
+                        json_pack("{s:s,s:s,s:b}", "method", "password", "step", "password", "mfa_required", 1),
+                        NULL);
     return render(q, f, tenant, methods, HTTP_OK, NULL, NULL), DONE;
 }
 
@@ -247,8 +242,10 @@ int sk_login_mfa_submit(sk_req *q)
         return unavailable(q, tenant);
     if (!rc) {
         sk_throttle_fail(db, ip_key, window);
-        audit(q, "failure", mu, tenant_id, json_pack("{s:s,s:s,s:i}", "reason", "invalid_mfa_code", "step", "mfa",
-                                                     "attempts_left", MAX_ATTEMPTS - attempts), NULL);
+        sk_login_audit_step(q, "failure", NULL, mu, tenant_id,
+                            json_pack("{s:s,s:s,s:i}", "reason", "invalid_mfa_code", "step", "mfa",
+                                      "attempts_left", MAX_ATTEMPTS - attempts),
+                            NULL);
         if (attempts >= MAX_ATTEMPTS) {
             sk_flow_finish(q, f);
             return sk_login_error_page(q, tenant, HTTP_UNAUTHORIZED, "Sign-in stopped",
@@ -281,7 +278,8 @@ int sk_login_mfa_submit(sk_req *q)
         sk_db_rollback(db);
         return unavailable(q, tenant);
     }
-    audit(q, "success", user, tenant_id, json_pack("{s:s,s:s}", "method", method, "step", "mfa"), sid);
+    sk_login_audit_step(q, "success", NULL, user, tenant_id,
+                        json_pack("{s:s,s:s}", "method", method, "step", "mfa"), sid);
     if (sk_db_commit(db) != SK_DB_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, SKLOGNO(1073) "sign-in could not be recorded: %s",
                       sk_db_error(db));

@@ -502,7 +502,7 @@ package SK;
 # ---------------------------------------------------------------------------
 # Outside the module: PostgreSQL of the harness (t/53, t/54) and the mail directory (t/7*.t)
 
-push @EXPORT_OK, qw(harness_sh pg_stop pg_start main_server_fresh mails_to whoami_location);
+push @EXPORT_OK, qw(harness_sh pg_stop pg_start main_server_fresh mails_to last_code whoami_location at_once);
 
 # Configuration lines for a second server: /r guarded (Require valid-user) and answered by the
 # whoami handler, with the given revocation delay.
@@ -577,13 +577,49 @@ sub mails_to {
 
 
 # ---------------------------------------------------------------------------
-# A client_credentials token (t/5x, t/66): id, secret, and optionally slug (a tenant's token
-# endpoint instead of the platform's), scope, resource, base (another server). Dies unless 200.
+# A client_credentials token (t/5x, t/66): id and secret (or app, an application as created),
+# and optionally slug (a tenant's token endpoint instead of the platform's), scope, resource,
+# base (another server). Dies unless 200.
+
+# The six-digit code of the newest mail to an address, or undef.
+sub last_code {
+  my @m = mails_to($_[0]);
+  return @m && $m[-1]{body} =~ /^\s+(\d{6})\s*$/m ? $1 : undef;
+}
+
+# at_once($n, $code): $code->($i) in $n processes at the same moment (each waits on a pipe the
+# parent closes once all are forked). What each returns, as one line, in the order they finish.
+sub at_once {
+  my ($n, $code) = @_;
+  pipe(my $rd, my $wr) or die "pipe: $!";
+  pipe(my $go_rd, my $go_wr) or die "pipe: $!";
+  my @kids;
+  for my $i (1 .. $n) {
+    my $pid = fork() // die "fork: $!";
+    if (!$pid) {
+      close $rd;
+      close $go_wr;
+      sysread($go_rd, my $buf, 1);
+      my $out = eval { $code->($i) } // 'died';
+      $out =~ s/\n/ /g;
+      syswrite($wr, "$out\n");
+      POSIX::_exit(0);
+    }
+    push @kids, $pid;
+  }
+  close $wr;
+  close $go_rd;
+  close $go_wr;
+  my @out = map { chomp; $_ } <$rd>;
+  waitpid($_, 0) for @kids;
+  return @out;
+}
 
 push @EXPORT_OK, qw(client_token);
 
 sub client_token {
   my (%o) = @_;
+  @o{qw(id secret)} = @{ $o{app} }{qw(client_id client_secret)} if $o{app};
   my $path = defined $o{slug} ? "/api/v1/auth/tenants/$o{slug}/oauth/token" : '/api/v1/platform/oauth/token';
   my $form = query_string(grant_type => 'client_credentials',
                           (defined $o{scope} ? (scope => $o{scope}) : ()),

@@ -662,6 +662,12 @@ static void expect_refused(const char *tok, keyset *ks, const char *want_reason)
         ck_assert_str_eq(reason, want_reason);
 }
 
+/* The signing input of a token with another ES256 signature (r || s) refused as invalid. */
+static void expect_bad_signature(const char *input, const unsigned char sig[64], keyset *ks)
+{
+    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, sig, 64), NULL), ks, "invalid signature");
+}
+
 START_TEST(verify_handmade_control)
 {
     /* the OpenSSL-made tokens used below do verify when nothing is wrong with them */
@@ -802,15 +808,15 @@ START_TEST(native_verify)
     const char *input = apr_pstrndup(pool, tok, (size_t)(dot2 - tok));
     unsigned char bad[64];
     memset(bad, 0, sizeof(bad));
-    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    expect_bad_signature(input, bad, &ks);
     memset(bad, 0xff, sizeof(bad));
-    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    expect_bad_signature(input, bad, &ks);
     memcpy(bad, sig + 32, 32);
     memcpy(bad + 32, sig, 32);
-    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    expect_bad_signature(input, bad, &ks);
     memcpy(bad, sig, 64);
     bad[40] ^= 0x10;
-    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    expect_bad_signature(input, bad, &ks);
     /* an RS256 signature of the right length made by another RSA key */
     sk_key *other = sk_key_generate(pool, SK_ALG_RS256);
     keyset rs = { { rsa }, 1, NULL };
@@ -1051,10 +1057,10 @@ START_TEST(es256_key_after_warmup)
     for (int i = 0; i < 64; i += 5) {
         memcpy(bad, sig, 64);
         bad[i] ^= 0x01;
-        expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+        expect_bad_signature(input, bad, &ks);
     }
     memset(bad, 0, sizeof(bad));
-    expect_refused(apr_pstrcat(pool, input, ".", sk_b64url_encode(pool, bad, 64), NULL), &ks, "invalid signature");
+    expect_bad_signature(input, bad, &ks);
     /* the payload changed, the signature kept */
     char *body = apr_pstrdup(pool, input);
     char *p2 = strchr(body, '.') + 2;
